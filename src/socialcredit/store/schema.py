@@ -1,0 +1,208 @@
+"""The store's tables, one SQLAlchemy Core definition for SQLite and PostgreSQL.
+
+Alembic migrations (store/migrations) create exactly these; a test compares the two.
+Dates are DATE columns; JSON payloads are TEXT holding JSON so both backends read alike.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+rulebooks = Table(
+    "rulebooks",
+    metadata,
+    Column("rulebook_id", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("effective", Date),
+    Column("body", Text, nullable=False),  # the YAML, verbatim
+    Column("digest", String(64), nullable=False),
+    Column("loaded_at", DateTime, nullable=False),
+)
+
+subjects = Table(
+    "subjects",
+    metadata,
+    Column("subject_id", String(32), primary_key=True),
+    Column("national_id", String(18), unique=True),
+    Column("kind", String(16), nullable=False, default="person"),
+    Column("name", Text),
+    Column("birth_date", Date),
+    Column("sex", String(8)),
+    Column("address", Text),
+    Column("phone", String(32)),
+    Column("created_on", Date, nullable=False),
+)
+
+# One row per version of a record; (source, record_id) is the record, `version` counts
+# its corrections. `superseded_on` is the ingest day of the next version, so "the version
+# in force on D" needs no window function.
+records = Table(
+    "records",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("record_id", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("subject_id", String(32)),  # null until linked
+    Column("national_id", String(18)),
+    Column("type", String(128), nullable=False),
+    Column("occurred_at", Date, nullable=False),
+    Column("quantity", Float, nullable=False, default=1.0),
+    Column("points", Float),
+    Column("case_no", String(128)),
+    Column("status", String(16), nullable=False, default="active"),
+    Column("attrs", Text, nullable=False, default="{}"),
+    Column("ingested_on", Date, nullable=False),
+    Column("ingested_at", DateTime, nullable=False),
+    Column("superseded_on", Date),
+    Column("link_confidence", Float),  # null: linked by a valid national id
+    Column("warnings", Text),
+    UniqueConstraint("source", "record_id", "version", name="uq_records_version"),
+)
+Index("ix_records_subject", records.c.subject_id)
+Index("ix_records_key", records.c.source, records.c.record_id)
+
+rejects = Table(
+    "rejects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file", Text, nullable=False),
+    Column("file_digest", String(64), nullable=False),
+    Column("row", Integer, nullable=False),
+    Column("source", String(64)),
+    Column("field", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+    Column("rejected_on", Date, nullable=False),
+    UniqueConstraint("file_digest", "row", name="uq_rejects_row"),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject_id", String(32), nullable=False, index=True),
+    Column("source", String(64)),  # null: consent to scoring itself
+    Column("action", String(8), nullable=False),  # grant | revoke
+    Column("on", Date, nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+)
+
+objections = Table(
+    "objections",
+    metadata,
+    Column("objection_id", String(32), primary_key=True),
+    Column("subject_id", String(32), nullable=False, index=True),
+    Column("target", String(16), nullable=False, default="record"),  # record | entry | link
+    Column("source", String(64)),
+    Column("record_id", String(128)),
+    Column("list_id", String(128)),
+    Column("reason", Text, nullable=False),
+    Column("filed_on", Date, nullable=False),
+    Column("deadline", Date, nullable=False),
+    Column("state", String(16), nullable=False, default="open"),
+    Column("decided_on", Date),
+    Column("note", Text),
+    Column("decided_by", String(64)),
+)
+
+# Results of the last `score` (the decision index): what a check reads without evaluating.
+scores = Table(
+    "scores",
+    metadata,
+    Column("subject_id", String(32), primary_key=True),
+    Column("as_of", Date, nullable=False),
+    Column("rulebook_id", String(128), nullable=False),
+    Column("rulebook_version", Integer, nullable=False),
+    Column("score", Float),
+    Column("grade", String(16)),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("subject_id", String(32), primary_key=True),
+    Column("list_id", String(128), primary_key=True),
+    Column("start", Date, primary_key=True),
+    Column("active_from", Date, nullable=False),
+    Column("end", Date),
+    Column("state", String(16), nullable=False),
+    Column("cause", Text, nullable=False, default="[]"),
+    Column("as_of", Date, nullable=False),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("subject_id", String(32), primary_key=True),
+    Column("service", String(64), primary_key=True),
+    Column("decision", String(16), nullable=False),
+    Column("reasons", Text, nullable=False, default="[]"),
+    Column("as_of", Date, nullable=False),
+)
+
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(255), nullable=False, unique=True),  # idempotency
+    Column("subject_id", String(32), nullable=False, index=True),
+    Column("date", Date, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("list_id", String(128)),
+    Column("objection_id", String(32)),
+    Column("outcome", String(16)),
+    Column("text", Text, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("at", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("subject_id", String(32), index=True),
+    Column("service", String(64)),
+    Column("detail", Text, nullable=False, default="{}"),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("secret_hash", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("subject_id", String(32)),
+    Column("source", String(64)),
+    Column("services", Text, nullable=False, default="[]"),
+    Column("rate", Integer),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
