@@ -1,0 +1,178 @@
+"""Run the batch plan on DuckDB. Engine-specific settings live here and nowhere else."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import duckdb
+import pyarrow as pa
+
+from socialcredit import dates
+from socialcredit.checks import reason
+from socialcredit.engine.plan import Plan
+from socialcredit.rulebook.model import Rulebook
+
+INPUTS = ("records", "consents", "objections", "subjects")
+
+
+class PlanError(RuntimeError):
+    """A step of the batch plan failed; the message carries the failing SQL."""
+
+
+@dataclass
+class BatchResult:
+    as_of: date
+    rulebook: Rulebook
+    scores: pa.Table  # subject_id, score, grade
+    entries: pa.Table  # subject_id, list_id, start, active_from, end, state, cause
+    decisions: pa.Table  # subject_id, service, decision, reasons (JSON text)
+    seconds: float = 0.0
+    steps: dict[str, float] = field(default_factory=dict)
+
+    def summary(self, engine: str = "duckdb") -> dict:
+        """The `score --json` shape of SPEC §4."""
+        by_grade: dict[str, int] = {g.grade: 0 for g in self.rulebook.grades}
+        for g in self.scores.column("grade").to_pylist():
+            if g is not None:
+                by_grade[g] += 1
+        lists = {
+            ld.id: {"pending": 0, "active": 0, "suspended": 0} for ld in self.rulebook.lists
+        }
+        for lid, state in zip(
+            self.entries.column("list_id").to_pylist(),
+            self.entries.column("state").to_pylist(),
+            strict=True,
+        ):
+            lists[lid][state] += 1
+        return {
+            "as_of": self.as_of.isoformat(),
+            "engine": engine,
+            "seconds": round(self.seconds, 3),
+            "subjects": self.scores.num_rows,
+            "rulebook": {"id": self.rulebook.id, "version": self.rulebook.version},
+            "by_grade": by_grade,
+            "lists": lists,
+        }
+
+
+def connect(tables: dict[str, pa.Table] | None = None, threads: int | None = None):
+    """A DuckDB connection with the plan's input tables registered (Arrow, zero copy)."""
+    con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET preserve_insertion_order = false")
+    for name, table in (tables or {}).items():
+        if name == "consents" and "seq" not in table.column_names:
+            table = table.append_column("seq", pa.array(range(table.num_rows), pa.int64()))
+        con.register(f"{name}_arrow", table)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_arrow")
+    return con
+
+
+def _calendar(con, rb: Rulebook, day: date) -> None:
+    lo, hi = con.execute("SELECT min(occurred_at), max(occurred_at) FROM records").fetchall()[0]
+    first = min(lo or day, day) - timedelta(days=31)
+    last = max(hi or day, day) + timedelta(days=5 * 366)
+    rows = dates.calendar_rows(rb.country, first, last)
+    table = pa.table(
+        {
+            "day": pa.array([r[0] for r in rows], pa.date32()),
+            "widx": pa.array([r[1] for r in rows], pa.int32()),
+            "work": pa.array([r[2] for r in rows], pa.bool_()),
+        }
+    )
+    con.register("cal_arrow", table)
+    con.execute("CREATE OR REPLACE TEMP TABLE cal AS SELECT * FROM cal_arrow")
+
+
+def run(con, rb: Rulebook, day: date, progress=None) -> BatchResult:
+    """Evaluate everyone on `day`: scores, grades, entries in force, and decisions."""
+    t0 = time.perf_counter()
+    steps: dict[str, float] = {}
+
+    def step(name: str, sql: str):
+        started = time.perf_counter()
+        try:
+            con.execute(sql)
+        except duckdb.Error as e:
+            raise PlanError(f"batch plan step {name!r} failed: {e}\n-- SQL:\n{sql}") from e
+        steps[name] = steps.get(name, 0.0) + time.perf_counter() - started
+        if progress:
+            progress(name)
+
+    has_obj = con.execute("SELECT count(*) FROM objections").fetchall()[0][0] > 0
+    plan = Plan(rb, day, objections=has_obj)
+    if plan.uses_working_days():
+        _calendar(con, rb, day)
+    for i, sql in enumerate(plan.setup()):
+        step(f"setup{i}", sql)
+    step("score", plan.grades("g"))
+
+    bodies = []
+    grade_lists = [ld for ld in rb.lists if ld.when.grade_in]
+    if grade_lists:
+        if any(r.half_life for r in rb.rules):
+            # Decay moves the score between event days; the grade lists read it on the
+            # last event day, so re-score the subjects whose points decay on that day.
+            step("decaying", f"CREATE OR REPLACE TEMP TABLE dsub AS {plan.decaying_subjects()}")
+            step("estar", "CREATE OR REPLACE TEMP TABLE estar AS SELECT subject_id, max(d) AS d "
+                 f"FROM ({plan.events('dsub')}) GROUP BY subject_id")
+            step("estar_score", plan.grades("gstar", pairs="estar"))
+            cond = ("SELECT g.subject_id, COALESCE(gs.grade, g.grade) AS grade FROM g "
+                    "LEFT JOIN gstar gs USING (subject_id)")
+        else:
+            cond = "SELECT subject_id, grade FROM g"
+        wanted = []
+        for ld in grade_lists:
+            if ld.term:  # an older island's term may still run: every subject is a candidate
+                wanted = None
+                break
+            wanted += list(ld.when.grade_in or ())
+        where = "" if wanted is None else "WHERE grade IN (" + ", ".join(
+            "'" + g.replace("'", "''") + "'" for g in sorted(set(wanted))) + ")"
+        step("candidates", f"CREATE OR REPLACE TEMP TABLE cand AS SELECT subject_id FROM ({cond}) c {where}")
+        step("cand_events", f"CREATE OR REPLACE TEMP TABLE evc AS {plan.events('cand')}")
+        step("timeline", plan.grades("gt", pairs="evc"))
+        bodies += [(ld, plan.grade_list(ld, "gt")) for ld in grade_lists]
+
+    step("list_rows", plan.list_rows())
+    for ld in rb.lists:
+        if ld.when.grade_in:
+            continue
+        bodies.append((ld, plan.count_list(ld) if ld.when.count else plan.record_list(ld)))
+    if bodies:
+        union = " UNION ALL ".join(f"({plan.entries(ld, b)})" for ld, b in bodies)
+        step("entries", f"CREATE OR REPLACE TEMP TABLE ent AS SELECT * FROM ({union}) "
+             "WHERE state <> 'ended'")
+    else:
+        step("entries", "CREATE OR REPLACE TEMP TABLE ent AS SELECT NULL::VARCHAR AS subject_id, "
+             "NULL::VARCHAR AS list_id, NULL::DATE AS start, NULL::DATE AS active_from, "
+             "NULL::DATE AS \"end\", NULL::VARCHAR AS state, []::VARCHAR[] AS cause LIMIT 0")
+    step("measures", plan.measures_values())
+    decisions = _decisions(con.sql(plan.decisions("ent")).to_arrow_table(), rb)
+    scores = con.sql(
+        "SELECT subject_id, score, grade FROM g ORDER BY subject_id").to_arrow_table()
+    entries = con.sql(
+        'SELECT subject_id, list_id, start, active_from, "end", state, cause FROM ent '
+        "ORDER BY subject_id, list_id, start").to_arrow_table()
+    return BatchResult(day, rb, scores, entries, decisions, time.perf_counter() - t0, steps)
+
+
+def _decisions(rows: pa.Table, rb: Rulebook) -> pa.Table:
+    """Group the strongest-effect rows into one decision per (subject, service)."""
+    out: dict[tuple[str, str], dict] = {}
+    for r in rows.to_pylist():
+        d = out.setdefault((r["subject_id"], r["service"]), {"decision": r["decision"], "reasons": []})
+        d["reasons"].append(reason(rb, r["list_id"], r["since"], r["until"]))
+    keys = list(out)
+    return pa.table(
+        {
+            "subject_id": pa.array([k[0] for k in keys], pa.string()),
+            "service": pa.array([k[1] for k in keys], pa.string()),
+            "decision": pa.array([out[k]["decision"] for k in keys], pa.string()),
+            "reasons": pa.array([json.dumps(out[k]["reasons"]) for k in keys], pa.string()),
+        }
+    )
