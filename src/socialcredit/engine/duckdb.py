@@ -58,8 +58,10 @@ class BatchResult:
         }
 
 
-def connect(tables: dict[str, pa.Table] | None = None, threads: int | None = None):
-    """A DuckDB connection with the plan's input tables registered (Arrow, zero copy)."""
+def connect(tables: dict[str, pa.Table] | None = None, threads: int | None = None,
+            materialize: bool = False):
+    """A DuckDB connection with the plan's input tables registered: views over the Arrow
+    tables (zero copy), or DuckDB's own tables when `materialize`."""
     con = duckdb.connect()
     if threads:
         con.execute(f"SET threads = {int(threads)}")
@@ -68,7 +70,10 @@ def connect(tables: dict[str, pa.Table] | None = None, threads: int | None = Non
         if name == "consents" and "seq" not in table.column_names:
             table = table.append_column("seq", pa.array(range(table.num_rows), pa.int64()))
         con.register(f"{name}_arrow", table)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_arrow")
+        kind = "TABLE" if materialize else "VIEW"
+        con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS SELECT * FROM {name}_arrow")
+        if materialize:
+            con.unregister(f"{name}_arrow")
     return con
 
 

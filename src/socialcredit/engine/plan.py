@@ -160,6 +160,7 @@ class Plan:
     def points_sum(self, pairs: str | None = None) -> str:
         """SELECT subject_id, d, pts: the sum of counting records' points on each day.
 
+
         Without `pairs` the day is the plan's day for everyone; with `pairs` (a table of
         subject_id, d) each pair gets the sum on its own day."""
         day = "p.d" if pairs else self.D
@@ -174,15 +175,12 @@ class Plan:
                       FROM v JOIN rules ru ON ru.idx = v.idx) v {join}
                 WHERE v.occ <= {day} AND (v."end" IS NULL OR {day} < v."end")),
             capped AS (
-                SELECT subject_id, d,
-                       least(greatest(run, -cap), cap)
-                       - least(greatest(COALESCE(before, 0.0), -cap), cap) AS pts
-                FROM (SELECT *, sum(pts) OVER (w ROWS UNBOUNDED PRECEDING) AS run,
-                             sum(pts) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-                               AS before
-                      FROM base WHERE cap IS NOT NULL
-                      WINDOW w AS (PARTITION BY subject_id, d, idx, year(occ)
-                                   ORDER BY occ, source, record_id)))
+                -- a capped rule's records fill the cap in order; their contributions add
+                -- up to the clamped yearly total, which is all the score needs
+                SELECT subject_id, d, least(greatest(sum(pts), -any_value(cap)), any_value(cap))
+                       AS pts
+                FROM base WHERE cap IS NOT NULL
+                GROUP BY subject_id, d, idx, year(occ))
             SELECT subject_id, d, sum(pts) AS pts FROM (
                 SELECT subject_id, d, pts FROM base WHERE cap IS NULL
                 UNION ALL SELECT subject_id, d, pts FROM capped)
