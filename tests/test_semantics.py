@@ -175,7 +175,8 @@ def test_count_list_pending_for_working_days_then_active_for_its_term():
     assert entry.active_from == date(2025, 10, 16)
     assert lists(ev(*fares, on="2025-10-15"))["fare-evaders"] == "pending"
     assert lists(ev(*fares, on="2025-10-16"))["fare-evaders"] == "active"
-    assert lists(ev(*fares, on="2025-12-27"))["fare-evaders"] == "ended"  # 90d from start
+    assert lists(ev(*fares, on="2025-12-27"))["fare-evaders"] == "active"
+    assert lists(ev(*fares, on="2025-12-28"))["fare-evaders"] == "ended"  # 90d from start
     assert entry.end == date(2025, 12, 28)
 
 
