@@ -33,9 +33,7 @@ CLEAR = "a.done"
 START = date(2024, 1, 1)
 GRADES = (Grade("A", 1000), Grade("B", 950), Grade("C", 900), Grade("D"))
 
-durations = st.builds(
-    Duration, st.integers(1, 30), st.sampled_from(["d", "wd", "w", "m", "y"])
-)
+durations = st.builds(Duration, st.integers(1, 30), st.sampled_from(["d", "wd", "w", "m", "y"]))
 opt_dur = st.none() | durations
 days = st.integers(0, 900).map(lambda n: START + timedelta(days=n))
 
@@ -54,7 +52,10 @@ def rules(draw):
                 points_range=(-50.0, 5.0) if ranged else None,
                 per_unit=draw(st.booleans()),
                 valid_for=draw(opt_dur),
-                half_life=draw(st.none() | st.builds(Duration, st.integers(1, 12), st.sampled_from(["m", "d", "y"]))),
+                half_life=draw(
+                    st.none()
+                    | st.builds(Duration, st.integers(1, 12), st.sampled_from(["m", "d", "y"]))
+                ),
                 cap=draw(st.none() | st.integers(5, 60).map(float)),
             )
         )
@@ -64,15 +65,32 @@ def rules(draw):
 @st.composite
 def lists(draw):
     out = [
-        ListDef("rec", "restrict", Condition(record_type=draw(st.sampled_from(TYPES))),
-                term=draw(opt_dur), cleared_by=CLEAR if draw(st.booleans()) else None,
-                notice=draw(st.none() | durations) or Duration(0, "d")),
-        ListDef("cnt", "restrict",
-                Condition(record_type=draw(st.sampled_from(TYPES)), count=draw(st.integers(1, 3)),
-                          within=draw(opt_dur)),
-                term=draw(opt_dur), notice=draw(st.none() | durations) or Duration(0, "d")),
-        ListDef("low", "restrict", Condition(grade_in=tuple(draw(st.sets(st.sampled_from("BCD"), min_size=1)))),
-                term=draw(opt_dur), notice=draw(st.none() | durations) or Duration(0, "d")),
+        ListDef(
+            "rec",
+            "restrict",
+            Condition(record_type=draw(st.sampled_from(TYPES))),
+            term=draw(opt_dur),
+            cleared_by=CLEAR if draw(st.booleans()) else None,
+            notice=draw(st.none() | durations) or Duration(0, "d"),
+        ),
+        ListDef(
+            "cnt",
+            "restrict",
+            Condition(
+                record_type=draw(st.sampled_from(TYPES)),
+                count=draw(st.integers(1, 3)),
+                within=draw(opt_dur),
+            ),
+            term=draw(opt_dur),
+            notice=draw(st.none() | durations) or Duration(0, "d"),
+        ),
+        ListDef(
+            "low",
+            "restrict",
+            Condition(grade_in=tuple(draw(st.sets(st.sampled_from("BCD"), min_size=1)))),
+            term=draw(opt_dur),
+            notice=draw(st.none() | durations) or Duration(0, "d"),
+        ),
         ListDef("top", "reward", Condition(grade_in=("A",)), notice=Duration(0, "d")),
         ListDef("gift", "reward", Condition(record_type=draw(st.sampled_from(TYPES)))),
     ]
@@ -83,19 +101,31 @@ def lists(draw):
 def rulebooks(draw):
     overrides = ()
     if draw(st.booleans()):
-        overrides = (GradeOverride(draw(st.sampled_from(TYPES)), draw(st.sampled_from("BCD")), draw(opt_dur)),)
+        overrides = (
+            GradeOverride(
+                draw(st.sampled_from(TYPES)), draw(st.sampled_from("BCD")), draw(opt_dur)
+            ),
+        )
     lsts = draw(lists())
     measures = (
-        Measure("rec", "flight", "deny"), Measure("cnt", "flight", "review"),
-        Measure("low", "loan", "review"), Measure("cnt", "loan", "deny"),
-        Measure("top", "gov", "priority"), Measure("gift", "flight", "priority"),
+        Measure("rec", "flight", "deny"),
+        Measure("cnt", "flight", "review"),
+        Measure("low", "loan", "review"),
+        Measure("cnt", "loan", "deny"),
+        Measure("top", "gov", "priority"),
+        Measure("gift", "flight", "priority"),
     )
     return Rulebook(
-        id="prop", version=1, base_score=1000,
+        id="prop",
+        version=1,
+        base_score=1000,
         consent_required=draw(st.booleans()),
         sources=(Source("a"), Source("b"), Source("c", requires_consent=True)),
         services=(Service("flight"), Service("loan"), Service("gov")),
-        rules=draw(rules()), grade_overrides=overrides, grades=GRADES, lists=lsts,
+        rules=draw(rules()),
+        grade_overrides=overrides,
+        grades=GRADES,
+        lists=lsts,
         measures=measures,
         due_process=DueProcess(suspend_on_objection=draw(st.booleans()), min_link_confidence=0.9),
     )
@@ -113,7 +143,10 @@ def cases(draw):
             t = draw(st.sampled_from(TYPES + [CLEAR]))
             occ = draw(days)
             base = dict(
-                source=t.split(".")[0], record_id=f"r{n}", type=t, occurred_at=occ,
+                source=t.split(".")[0],
+                record_id=f"r{n}",
+                type=t,
+                occurred_at=occ,
                 quantity=float(draw(st.integers(0, 4))),
                 points=draw(st.none() | st.integers(-70, 10).map(float)),
                 case_no=draw(st.sampled_from([None, "K1", "K2"])),
@@ -123,20 +156,40 @@ def cases(draw):
             if draw(st.integers(0, 4)) == 0:  # a correction or a revocation later
                 later = base["ingested_on"] + timedelta(days=draw(st.integers(0, 200)))
                 records.append(RecordVersion(**base, superseded_on=later))
-                changed = dict(base, version=2, ingested_on=later,
-                               occurred_at=draw(days), type=draw(st.sampled_from(TYPES)),
-                               status=draw(st.sampled_from(["active", "revoked"])))
+                changed = dict(
+                    base,
+                    version=2,
+                    ingested_on=later,
+                    occurred_at=draw(days),
+                    type=draw(st.sampled_from(TYPES)),
+                    status=draw(st.sampled_from(["active", "revoked"])),
+                )
                 records.append(RecordVersion(**changed))
             else:
                 records.append(RecordVersion(**base))
             if draw(st.integers(0, 3)) == 0:
                 filed = day - timedelta(days=draw(st.integers(-3, 20)))
                 state = draw(st.sampled_from(["open", "accepted", "rejected"]))
-                decided = None if state == "open" else filed + timedelta(days=draw(st.integers(0, 14)))
-                objections.append(Objection(f"o{n}", base["source"], base["record_id"], filed,
-                                            filed + timedelta(days=15), state, decided))
+                decided = (
+                    None if state == "open" else filed + timedelta(days=draw(st.integers(0, 14)))
+                )
+                objections.append(
+                    Objection(
+                        f"o{n}",
+                        base["source"],
+                        base["record_id"],
+                        filed,
+                        filed + timedelta(days=15),
+                        state,
+                        decided,
+                    )
+                )
         consents = tuple(
-            Consent(draw(st.sampled_from([None, "c"])), draw(st.sampled_from(["grant", "revoke"])), draw(days))
+            Consent(
+                draw(st.sampled_from([None, "c"])),
+                draw(st.sampled_from(["grant", "revoke"])),
+                draw(days),
+            )
             for _ in range(draw(st.integers(0, 3)))
         )
         out.append(File(f"s{s}", tuple(records), consents, tuple(objections)))
@@ -172,7 +225,14 @@ def test_evaluator_and_batch_plan_agree(rb, case):
             if not near_edge(ev.score):
                 assert got["grade"] == ev.grade
         expected = {
-            (e.list_id, e.start, e.active_from, e.end, e.state, tuple(f"{s}:{r}" for s, r in e.cause))
+            (
+                e.list_id,
+                e.start,
+                e.active_from,
+                e.end,
+                e.state,
+                tuple(f"{s}:{r}" for s, r in e.cause),
+            )
             for e in ev.in_force()
         }
         assert entries.get(f.subject_id, set()) == expected, f.subject_id

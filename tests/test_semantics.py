@@ -74,8 +74,9 @@ def rec(source, rid, type_, occ, **kw) -> RecordVersion:
 
 
 def ev(*records, on, consents=(), objections=(), rb=RB):
-    return evaluate(File("s1", tuple(records), tuple(consents), tuple(objections)), rb,
-                    date.fromisoformat(on))
+    return evaluate(
+        File("s1", tuple(records), tuple(consents), tuple(objections)), rb, date.fromisoformat(on)
+    )
 
 
 def lists(e) -> dict:
@@ -83,6 +84,7 @@ def lists(e) -> dict:
 
 
 # -- validity windows --------------------------------------------------------------------
+
 
 def test_record_counts_from_occurred_at_until_the_day_before_valid_for_ends():
     r = rec("court", "c1", "court.dishonest_debtor", "2025-03-01")
@@ -100,12 +102,18 @@ def test_years_are_calendar_years_clamped_to_month_end():
 
 # -- points --------------------------------------------------------------------------------
 
+
 def test_per_unit_multiplies_by_quantity():
-    assert ev(rec("bank", "b1", "bank.arrears", "2025-01-01", quantity=3), on="2025-06-01").score == 970
+    assert (
+        ev(rec("bank", "b1", "bank.arrears", "2025-01-01", quantity=3), on="2025-06-01").score
+        == 970
+    )
 
 
 def test_yearly_cap_fills_in_order_and_each_record_shows_its_share():
-    rs = [rec("volunteer", f"v{i}", "volunteer.hours", f"2025-0{i}-01", quantity=8) for i in (1, 2, 3)]
+    rs = [
+        rec("volunteer", f"v{i}", "volunteer.hours", f"2025-0{i}-01", quantity=8) for i in (1, 2, 3)
+    ]
     rs.append(rec("volunteer", "v9", "volunteer.hours", "2026-01-05", quantity=5))
     e = ev(*rs, on="2026-02-01")
     assert e.score == 1025  # 20 for 2025 (8 + 8 + 4 + 0), 5 for 2026
@@ -121,8 +129,14 @@ def test_decay_halves_points_every_half_life_in_whole_days():
 
 
 def test_proposed_points_are_used_for_a_points_range_rule():
-    assert ev(rec("shop", "p1", "shop.misconduct", "2025-01-01", points=-30), on="2025-02-01",
-              consents=[Consent("shop", "grant", date(2024, 1, 1))]).score == 970
+    assert (
+        ev(
+            rec("shop", "p1", "shop.misconduct", "2025-01-01", points=-30),
+            on="2025-02-01",
+            consents=[Consent("shop", "grant", date(2024, 1, 1))],
+        ).score
+        == 970
+    )
 
 
 def test_score_is_not_rounded():
@@ -132,9 +146,18 @@ def test_score_is_not_rounded():
 
 # -- grades --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "score,grade",
-    [(1050, "AAA"), (1049.999, "A"), (960, "A"), (959.5, "B"), (850, "B"), (600, "C"), (599.99, "D")],
+    [
+        (1050, "AAA"),
+        (1049.999, "A"),
+        (960, "A"),
+        (959.5, "B"),
+        (850, "B"),
+        (600, "C"),
+        (599.99, "D"),
+    ],
 )
 def test_band_minimums_are_inclusive(score, grade):
     assert RB.grade_for(score) == grade
@@ -150,6 +173,7 @@ def test_override_holds_the_grade_down_for_its_own_validity():
 
 # -- list states -----------------------------------------------------------------------------
 
+
 def test_record_list_active_from_its_day_for_its_term_and_cleared_by_performance():
     debt = rec("court", "c1", "court.dishonest_debtor", "2025-01-10", case_no="K1")
     assert lists(ev(debt, on="2025-01-09")) == {}
@@ -164,8 +188,10 @@ def test_record_list_active_from_its_day_for_its_term_and_cleared_by_performance
 
 
 def test_count_list_pending_for_working_days_then_active_for_its_term():
-    fares = [rec("rail", f"f{i}", "rail.fare_evasion", d)
-             for i, d in enumerate(["2025-01-06", "2025-03-03", "2025-09-29"])]
+    fares = [
+        rec("rail", f"f{i}", "rail.fare_evasion", d)
+        for i, d in enumerate(["2025-01-06", "2025-03-03", "2025-09-29"])
+    ]
     assert lists(ev(*fares[:2], on="2025-10-01")) == {}
     e = ev(*fares, on="2025-09-29")
     (entry,) = e.entries
@@ -181,8 +207,10 @@ def test_count_list_pending_for_working_days_then_active_for_its_term():
 
 
 def test_count_window_excludes_records_older_than_within():
-    fares = [rec("rail", f"f{i}", "rail.fare_evasion", d)
-             for i, d in enumerate(["2024-01-01", "2024-06-01", "2025-01-01"])]
+    fares = [
+        rec("rail", f"f{i}", "rail.fare_evasion", d)
+        for i, d in enumerate(["2024-01-01", "2024-06-01", "2025-01-01"])
+    ]
     assert lists(ev(*fares, on="2025-01-02")) == {}  # 2024-01-01 + 1y is 2025-01-01
 
 
@@ -194,13 +222,17 @@ def test_grade_list_pending_for_notice_then_active_and_ends_when_grade_recovers(
 
 
 def test_reward_list_and_measure_precedence_deny_beats_review_beats_priority():
-    good = [rec("volunteer", "d1", "volunteer.blood", "2025-01-01"),
-            rec("volunteer", "v1", "volunteer.hours", "2025-01-01", quantity=20)]
+    good = [
+        rec("volunteer", "d1", "volunteer.blood", "2025-01-01"),
+        rec("volunteer", "v1", "volunteer.hours", "2025-01-01", quantity=20),
+    ]
     e = ev(*good, on="2025-01-02")
     assert e.grade == "AAA" and lists(e)["honour"] == "active"
     assert decide(e.entries, RB, "rail_hsr", e.as_of)["decision"] == "priority"
-    fares = [rec("rail", f"f{i}", "rail.fare_evasion", d)
-             for i, d in enumerate(["2024-12-01", "2024-12-02", "2024-12-03"])]
+    fares = [
+        rec("rail", f"f{i}", "rail.fare_evasion", d)
+        for i, d in enumerate(["2024-12-01", "2024-12-02", "2024-12-03"])
+    ]
     e = ev(*fares, on="2025-01-02")
     assert decide(e.entries, RB, "rail_hsr", e.as_of)["decision"] == "deny"
     assert decide(e.entries, RB, "flight", e.as_of)["decision"] == "allow"
@@ -210,28 +242,54 @@ def test_check_reasons_give_since_until_and_legal_basis_and_reject_unknown_servi
     debt = rec("court", "c1", "court.dishonest_debtor", "2025-01-10")
     e = ev(debt, on="2025-02-01")
     answer = decide(e.entries, RB, "flight", e.as_of)
-    assert answer["reasons"] == [{
-        "list": "debtors", "since": "2025-01-10", "until": "2027-01-10",
-        "legal_basis": "Fa Shi [2017] No. 7 Art. 2", "how_to_object": answer["reasons"][0]["how_to_object"],
-    }]
+    assert answer["reasons"] == [
+        {
+            "list": "debtors",
+            "since": "2025-01-10",
+            "until": "2027-01-10",
+            "legal_basis": "Fa Shi [2017] No. 7 Art. 2",
+            "how_to_object": answer["reasons"][0]["how_to_object"],
+        }
+    ]
     with pytest.raises(CheckError, match="not declared"):
         decide(e.entries, RB, "casino", e.as_of)
 
 
 # -- corrections, revocations, objections, consent, links ------------------------------------
 
+
 def test_correction_applies_from_its_ingest_day_and_revocation_removes_the_record():
-    v1 = rec("court", "c1", "court.dishonest_debtor", "2025-01-10", ingested_on=date(2025, 1, 10),
-             superseded_on=date(2025, 3, 1))
-    v2 = rec("court", "c1", "court.dishonest_debtor", "2025-01-10", version=2,
-             ingested_on=date(2025, 3, 1), status="revoked")
+    v1 = rec(
+        "court",
+        "c1",
+        "court.dishonest_debtor",
+        "2025-01-10",
+        ingested_on=date(2025, 1, 10),
+        superseded_on=date(2025, 3, 1),
+    )
+    v2 = rec(
+        "court",
+        "c1",
+        "court.dishonest_debtor",
+        "2025-01-10",
+        version=2,
+        ingested_on=date(2025, 3, 1),
+        status="revoked",
+    )
     assert ev(v1, v2, on="2025-02-28").score == 950
     assert lists(ev(v1, v2, on="2025-02-28"))["debtors"] == "active"
     assert ev(v1, v2, on="2025-03-01").score == 1000
     assert lists(ev(v1, v2, on="2025-03-01")) == {}
     v2b = rec("bank", "c1", "bank.arrears", "2025-01-10", version=2, ingested_on=date(2025, 3, 1))
-    fixed = rec("bank", "c1", "bank.arrears", "2025-01-10", quantity=4, ingested_on=date(2025, 1, 10),
-                superseded_on=date(2025, 3, 1))
+    fixed = rec(
+        "bank",
+        "c1",
+        "bank.arrears",
+        "2025-01-10",
+        quantity=4,
+        ingested_on=date(2025, 1, 10),
+        superseded_on=date(2025, 3, 1),
+    )
     assert ev(fixed, v2b, on="2025-02-01").score == 960
     assert ev(fixed, v2b, on="2025-03-01").score == 990
 
@@ -243,21 +301,27 @@ def test_open_objection_suspends_restrict_entries_and_deadline_accepts_it():
     assert ev(debt, on="2025-02-01", objections=[o]).score == 950  # points still count
     assert ev(debt, on="2025-02-16", objections=[o]).score == 1000  # accepted at deadline
     assert lists(ev(debt, on="2025-02-16", objections=[o])) == {}
-    rejected = Objection("o1", "court", "c1", date(2025, 2, 1), date(2025, 2, 16), "rejected",
-                         date(2025, 2, 10))
+    rejected = Objection(
+        "o1", "court", "c1", date(2025, 2, 1), date(2025, 2, 16), "rejected", date(2025, 2, 10)
+    )
     assert lists(ev(debt, on="2025-02-10", objections=[rejected]))["debtors"] == "active"
 
 
 def test_consent_gated_source_counts_only_while_consent_is_held_earlier_records_included():
     p = rec("shop", "p1", "shop.misconduct", "2025-01-01", points=-20)
-    grant, revoke = Consent("shop", "grant", date(2025, 6, 1)), Consent("shop", "revoke", date(2025, 9, 1))
+    grant, revoke = (
+        Consent("shop", "grant", date(2025, 6, 1)),
+        Consent("shop", "revoke", date(2025, 9, 1)),
+    )
     assert ev(p, on="2025-05-31", consents=[grant, revoke]).score == 1000
     assert ev(p, on="2025-06-01", consents=[grant, revoke]).score == 980
     assert ev(p, on="2025-09-01", consents=[grant, revoke]).score == 1000
 
 
 def test_consent_required_means_no_score_grade_or_reward_but_record_restrict_lists_apply():
-    rb = load_rulebook(RULEBOOK.replace("base_score: 1000", "base_score: 1000\nconsent_required: true"))
+    rb = load_rulebook(
+        RULEBOOK.replace("base_score: 1000", "base_score: 1000\nconsent_required: true")
+    )
     debt = rec("court", "c1", "court.dishonest_debtor", "2025-01-10")
     e = ev(debt, on="2025-02-01", rb=rb)
     assert e.score is None and e.grade is None and lists(e) == {"debtors": "active"}

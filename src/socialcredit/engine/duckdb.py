@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -11,7 +10,6 @@ import duckdb
 import pyarrow as pa
 
 from socialcredit import dates
-from socialcredit.checks import reason
 from socialcredit.engine.plan import Plan
 from socialcredit.rulebook.model import Rulebook
 
@@ -157,27 +155,10 @@ def run(con, rb: Rulebook, day: date, progress=None) -> BatchResult:
              "NULL::VARCHAR AS list_id, NULL::DATE AS start, NULL::DATE AS active_from, "
              "NULL::DATE AS \"end\", NULL::VARCHAR AS state, []::VARCHAR[] AS cause LIMIT 0")
     step("measures", plan.measures_values())
-    decisions = _decisions(con.sql(plan.decisions("ent")).to_arrow_table(), rb)
+    decisions = con.sql(plan.decisions("ent")).to_arrow_table()
     scores = con.sql(
         "SELECT subject_id, score, grade FROM g ORDER BY subject_id").to_arrow_table()
     entries = con.sql(
         'SELECT subject_id, list_id, start, active_from, "end", state, cause FROM ent '
         "ORDER BY subject_id, list_id, start").to_arrow_table()
     return BatchResult(day, rb, scores, entries, decisions, time.perf_counter() - t0, steps)
-
-
-def _decisions(rows: pa.Table, rb: Rulebook) -> pa.Table:
-    """Group the strongest-effect rows into one decision per (subject, service)."""
-    out: dict[tuple[str, str], dict] = {}
-    for r in rows.to_pylist():
-        d = out.setdefault((r["subject_id"], r["service"]), {"decision": r["decision"], "reasons": []})
-        d["reasons"].append(reason(rb, r["list_id"], r["since"], r["until"]))
-    keys = list(out)
-    return pa.table(
-        {
-            "subject_id": pa.array([k[0] for k in keys], pa.string()),
-            "service": pa.array([k[1] for k in keys], pa.string()),
-            "decision": pa.array([out[k]["decision"] for k in keys], pa.string()),
-            "reasons": pa.array([json.dumps(out[k]["reasons"]) for k in keys], pa.string()),
-        }
-    )

@@ -371,14 +371,26 @@ class Plan:
         )
 
     def decisions(self, entries: str) -> str:
-        """Rows (subject_id, service, decision, list_id, since, until) for every active entry
-        whose measure gives the strongest effect at that service; 'allow' is not stored."""
+        """One row per (subject, service) whose strongest effect is not 'allow': the decision
+        and its reasons as JSON (the shape of checks.reason), built here in SQL."""
+        from socialcredit.checks import how_to_object
+
+        bases = " ".join(f"WHEN {q(ld.id)} THEN {q(ld.legal_basis)}" for ld in self.rb.lists)
+        basis = f"CASE list_id {bases} END" if bases else "''"
         return f"""WITH a AS (
                 SELECT e.subject_id, m.service, m.effect, m.rank, e.list_id,
                        e.active_from AS since, e."end" AS until
                 FROM {entries} e JOIN measures m USING (list_id)
-                WHERE e.state = 'active' AND m.effect <> 'allow')
-            SELECT subject_id, service, effect AS decision, list_id, since, until
-            FROM a WHERE rank = (SELECT min(rank) FROM a b
-                                 WHERE b.subject_id = a.subject_id AND b.service = a.service)
-            ORDER BY subject_id, service, list_id, since"""
+                WHERE e.state = 'active' AND m.effect <> 'allow'),
+            best AS (
+                SELECT *, min(rank) OVER (PARTITION BY subject_id, service) AS top FROM a)
+            SELECT subject_id, service, any_value(effect) AS decision,
+                   CAST(to_json(list({{'list': list_id,
+                                       'since': strftime(since, '%Y-%m-%d'),
+                                       'until': strftime(until, '%Y-%m-%d'),
+                                       'legal_basis': {basis},
+                                       'how_to_object': {q(how_to_object(self.rb))}}}
+                                      ORDER BY list_id, since)) AS VARCHAR) AS reasons
+            FROM best WHERE rank = top
+            GROUP BY subject_id, service
+            ORDER BY subject_id, service"""
