@@ -83,7 +83,6 @@ records = Table(
     UniqueConstraint("source", "record_id", "version", name="uq_records_version"),
 )
 Index("ix_records_subject", records.c.subject_id)
-Index("ix_records_key", records.c.source, records.c.record_id)
 
 rejects = Table(
     "rejects",

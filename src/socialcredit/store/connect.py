@@ -1,0 +1,122 @@
+"""Open a store: read the URL, make the engine, bring the schema to the latest migration.
+
+SQLite runs in WAL mode with one writer at a time: every write transaction starts with
+`BEGIN IMMEDIATE`. PostgreSQL write transactions take one advisory lock, so both backends
+serialise writers the same way (the audit chain and subject creation rely on it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+DEFAULT_URL = "sqlite:///./socialcredit-data/store.sqlite"
+MIGRATIONS = Path(__file__).with_name("migrations")
+WRITER_LOCK = 0x5C0C4ED17  # pg_advisory_xact_lock key shared by every writer
+
+
+class StoreError(Exception):
+    """A store problem, with a one-line reason a user can act on."""
+
+
+def parse_url(url: str | None) -> URL:
+    """Return the SQLAlchemy URL for `url`, the SOCIALCREDIT_DB variable or the default."""
+    raw = url or os.environ.get("SOCIALCREDIT_DB") or DEFAULT_URL
+    try:
+        parsed = make_url(raw)
+    except ArgumentError:
+        raise StoreError(
+            f'cannot read database URL "{raw}" — write sqlite:///PATH or postgresql://USER@HOST/DB'
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.drivername not in ("sqlite", "sqlite+pysqlite"):
+            raise StoreError(
+                f'unsupported SQLite driver "{parsed.drivername}" — write sqlite:///PATH'
+            )
+        if not parsed.database or parsed.database == ":memory:":
+            raise StoreError(f'database URL "{raw}" names no file — write sqlite:///PATH')
+        return parsed.set(drivername="sqlite+pysqlite")
+    if backend in ("postgresql", "postgres"):
+        if parsed.drivername not in ("postgresql", "postgres", "postgresql+psycopg"):
+            raise StoreError(
+                f'unsupported PostgreSQL driver "{parsed.drivername}" — write postgresql://...'
+            )
+        return parsed.set(drivername="postgresql+psycopg")
+    raise StoreError(
+        f'unsupported database URL "{parsed.render_as_string(hide_password=True)}" — '
+        "write sqlite:///PATH or postgresql://USER@HOST/DB"
+    )
+
+
+def make_engine(url: URL) -> Engine:
+    """Create the engine; for SQLite create the folder and set the pragmas."""
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    path = Path(url.database).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"cannot create the folder for {path}: {e.strerror}") from None
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record) -> None:
+        # The driver's own transaction handling is off; `_begin` below issues BEGIN itself.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=OFF")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: the record indexes outgrow the default
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+    return engine
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection inside the single-writer transaction; commit on success."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITER_LOCK})
+            yield conn
+
+
+def migrate(engine: Engine) -> None:
+    """Run `alembic upgrade head` in one write transaction (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with writing(engine) as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    except SQLAlchemyError as e:
+        raise StoreError(f"cannot open {describe(engine)}: {first_line(e)}") from e
+
+
+def describe(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def first_line(e: BaseException) -> str:
+    msg = str(getattr(e, "orig", None) or e).strip()
+    return msg.splitlines()[0] if msg else type(e).__name__

@@ -1,0 +1,172 @@
+"""The store's side of ingest: bulk look-ups and writes for one chunk, in one transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Row, bindparam, select, text, update
+from sqlalchemy.engine import Connection
+
+from socialcredit.store.bulk import insert_ignore, insert_rows
+from socialcredit.store.schema import consents, notices, records, rejects, subjects
+
+if TYPE_CHECKING:
+    from socialcredit.store.sql import Store
+
+RECORD_COLUMNS = (
+    "source", "record_id", "version", "digest", "subject_id", "national_id", "type",
+    "occurred_at", "quantity", "points", "case_no", "status", "attrs", "ingested_on",
+    "ingested_at", "superseded_on", "link_confidence", "warnings",
+)  # fmt: skip
+SUBJECT_COLUMNS = (
+    "subject_id", "national_id", "kind", "name", "birth_date", "sex", "address", "phone",
+    "created_on",
+)  # fmt: skip
+IDENTITY = ("name", "birth_date", "sex", "address", "phone")
+REJECT_COLUMNS = (
+    "file", "file_digest", "row", "source", "field", "reason", "raw", "rejected_on",
+)  # fmt: skip
+NOTICE_COLUMNS = (
+    "key", "subject_id", "date", "kind", "list_id", "objection_id", "outcome", "text",
+)  # fmt: skip
+LOOKUP_CHUNK = 5_000
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored version of a record, as ingest needs it."""
+
+    seq: int
+    version: int
+    digest: str
+    ingested_on: date
+
+
+def row_dict(row: Row) -> dict:
+    """Return a records row as a dict with `attrs` and `warnings` parsed."""
+    d = dict(row._mapping)
+    d["attrs"] = json.loads(d["attrs"] or "{}")
+    d["warnings"] = json.loads(d["warnings"]) if d.get("warnings") else []
+    return d
+
+
+def _chunks(items: list, n: int = LOOKUP_CHUNK) -> Iterable[list]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+class IngestBatch:
+    """Look-ups and writes for one chunk of ingest, on the writer's connection."""
+
+    def __init__(self, conn: Connection, store: Store) -> None:
+        self.conn = conn
+        self.store = store
+        self.pg = conn.dialect.name == "postgresql"
+
+    def histories(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[Version]]:
+        """Return the stored versions of each (source, record_id) that exists, oldest first."""
+        keys = list(keys)
+        out: dict[tuple[str, str], list[Version]] = {}
+        if not keys:
+            return out
+        cols = "r.seq, r.source, r.record_id, r.version, r.digest, r.ingested_on"
+        if self.pg:
+            sql = text(
+                f"SELECT {cols} FROM records r"
+                " JOIN unnest(CAST(:s AS text[]), CAST(:r AS text[])) AS k(source, record_id)"
+                " ON r.source = k.source AND r.record_id = k.record_id"
+            )
+            rows = []
+            for part in _chunks(keys, 50_000):
+                params = {"s": [k[0] for k in part], "r": [k[1] for k in part]}
+                rows += self.conn.execute(sql, params).all()
+        else:
+            self.conn.exec_driver_sql(
+                "CREATE TEMP TABLE IF NOT EXISTS ingest_keys (source TEXT, record_id TEXT)"
+            )
+            self.conn.exec_driver_sql("DELETE FROM ingest_keys")
+            self.conn.exec_driver_sql("INSERT INTO ingest_keys VALUES (?, ?)", keys)
+            rows = self.conn.exec_driver_sql(
+                f"SELECT {cols} FROM ingest_keys k JOIN records r"
+                " ON r.source = k.source AND r.record_id = k.record_id"
+            ).all()
+        for seq, source, record_id, version, digest, ingested_on in rows:
+            if isinstance(ingested_on, str):
+                ingested_on = date.fromisoformat(ingested_on)
+            out.setdefault((source, record_id), []).append(
+                Version(seq, version, digest, ingested_on)
+            )
+        for versions in out.values():
+            versions.sort(key=lambda v: v.version)
+        return out
+
+    def subjects_for(self, national_ids: Iterable[str]) -> dict[str, dict]:
+        """Return the stored subjects holding these national ids, by national id."""
+        nids = list(national_ids)
+        out: dict[str, dict] = {}
+        q = select(subjects).where(subjects.c.national_id.in_(bindparam("ids", expanding=True)))
+        for part in _chunks(nids, 900):
+            for row in self.conn.execute(q, {"ids": part}):
+                out[row.national_id] = dict(row._mapping)
+        return out
+
+    def add_subjects(self, rows: list[dict]) -> None:
+        """Insert new subjects (dicts with SUBJECT_COLUMNS)."""
+        insert_rows(self.conn, subjects, SUBJECT_COLUMNS,
+                    [tuple(r.get(c) for c in SUBJECT_COLUMNS) for r in rows])  # fmt: skip
+
+    def update_identities(self, rows: list[dict]) -> None:
+        """Overwrite the identity attributes of existing subjects (dicts with subject_id)."""
+        if not rows:
+            return
+        stmt = (
+            update(subjects)
+            .where(subjects.c.subject_id == bindparam("sid"))
+            .values({c: bindparam(f"v_{c}") for c in IDENTITY})
+        )
+        params = [{"sid": r["subject_id"], **{f"v_{c}": r.get(c) for c in IDENTITY}} for r in rows]
+        self.conn.execute(stmt, params)
+
+    def supersede(self, seqs: list[int], on: date) -> None:
+        """Mark the record versions with these seqs as superseded on `on`."""
+        if not seqs:
+            return
+        stmt = update(records).where(records.c.seq == bindparam("s")).values(superseded_on=on)
+        self.conn.execute(stmt, [{"s": s} for s in seqs])
+
+    def add_records(self, rows: list[tuple]) -> None:
+        """Insert record versions (tuples in RECORD_COLUMNS order)."""
+        insert_rows(self.conn, records, RECORD_COLUMNS, rows)
+
+    def consents_for(self, subject_ids: Iterable[str]) -> set[tuple[str, str | None, str, date]]:
+        """Return the stored consents of these subjects as (subject_id, source, action, on)."""
+        ids = list(subject_ids)
+        c = consents
+        q = select(c.c.subject_id, c.c.source, c.c.action, c.c.on).where(
+            c.c.subject_id.in_(bindparam("ids", expanding=True))
+        )
+        out: set[tuple[str, str | None, str, date]] = set()
+        for part in _chunks(ids, 900):
+            out.update(tuple(r) for r in self.conn.execute(q, {"ids": part}))
+        return out
+
+    def add_consents(self, rows: list[tuple[str, str | None, str, date]]) -> None:
+        """Insert consents given as (subject_id, source, action, on)."""
+        now = datetime.now(UTC).replace(tzinfo=None)
+        insert_rows(self.conn, consents, ("subject_id", "source", "action", "on", "recorded_at"),
+                    [(*r, now) for r in rows])  # fmt: skip
+
+    def add_rejects(self, rows: list[dict]) -> None:
+        """Store rejected rows; one already stored for the same file and row is skipped."""
+        insert_ignore(self.conn, rejects, REJECT_COLUMNS,
+                      [tuple(r.get(c) for c in REJECT_COLUMNS) for r in rows])  # fmt: skip
+
+
+def add_notices(conn: Connection, rows: list[dict]) -> None:
+    """Insert notices, skipping those whose key is already stored."""
+    insert_ignore(conn, notices, NOTICE_COLUMNS,
+                  [tuple(r.get(c) for c in NOTICE_COLUMNS) for r in rows])  # fmt: skip
