@@ -205,3 +205,46 @@ def test_objection_workflow_suspends_then_decides(tmp_path, capsys):
         "2025-02-07",
     )
     assert code == 1 and "already" in err
+
+
+def test_lint_cites_the_law_and_fails_on_errors(tmp_path, capsys):
+    from socialcredit.rulebook import default_rulebook_text
+
+    good = tmp_path / "good.yaml"
+    good.write_text(default_rulebook_text(), encoding="utf-8")
+    report = js(capsys, "rulebook", "lint", str(good))
+    assert report["ok"] and report["warnings"]
+    bad = tmp_path / "bad.yaml"
+    # a court list denying loans, with no written justification: an unrelated context
+    text = default_rulebook_text()
+    assert text.count("\nmeasures:\n") == 1
+    bad.write_text(text.replace("\nmeasures:\n", "\nmeasures:\n"
+                                "  - {list: dishonest-debtors, service: loan, effect: deny}\n"),
+                   encoding="utf-8")
+    code, out, _ = run(capsys, "rulebook", "lint", str(bad), "--json")
+    data = json.loads(out)
+    assert code == 1 and not data["ok"]
+    assert any(e["law"] == "AI Act Art. 5(1)(c)(i)" for e in data["errors"])
+
+
+def test_simulate_reports_changed_decisions_without_changing_anything(city_db, tmp_path, capsys):
+    from socialcredit.rulebook import default_rulebook_text
+
+    text = default_rulebook_text()
+    assert "service: loan, effect: review" in text
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(text.replace("service: loan, effect: review", "service: loan, effect: deny")
+                         .replace("version: 1", "version: 2", 1), encoding="utf-8")
+    before = js(capsys, "score", "--db", city_db, "--as-of", DAY)
+    html = tmp_path / "report.html"
+    report = js(capsys, "simulate", "--rulebook", str(candidate), "--as-of", DAY, "--db", city_db,
+                "--html", str(html))
+    loan = report["decisions"]["loan"]
+    # every person the low-grade list reviews at the loan desk would be denied instead
+    assert loan["changed"] == before["lists"]["low-grade"]["active"] > 0
+    assert loan["candidate"]["deny"] - loan["active"]["deny"] == loan["changed"]
+    assert report["grades"]["changed"] == 0
+    assert "<svg" in html.read_text(encoding="utf-8")
+    after = js(capsys, "score", "--db", city_db, "--as-of", DAY)
+    assert {k: v for k, v in after.items() if k != "seconds"} == {
+        k: v for k, v in before.items() if k != "seconds"}

@@ -252,6 +252,30 @@ def need_one(national_id, subject_id):
         raise click.UsageError("give exactly one of --national-id or --subject")
 
 
+@cli.command()
+@click.option("--rulebook", "rulebook_file", required=True,
+              type=click.Path(exists=True, dir_okay=False), help="the candidate rulebook")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="also write the report as a self-contained HTML page with charts")
+@click.option("--seed", type=int, default=0, help="bootstrap seed of the fairness intervals")
+@day_option()
+@pass_ctx
+def simulate(ctx, rulebook_file, html_path, seed, as_of):
+    """What a candidate rulebook would do to the population, changing nothing."""
+    from socialcredit.rulebook import load_rulebook
+    from socialcredit.simulate import demographics_table, render_html
+    from socialcredit.simulate import simulate as run_simulation
+
+    candidate = load_rulebook(Path(rulebook_file).read_text(encoding="utf-8"))
+    store = ctx.store
+    demographics = demographics_table(store.subject_attributes(), as_of)
+    report = run_simulation(store.batch_tables(), store.rulebook_in_force(as_of), candidate,
+                            as_of, demographics, seed=seed)
+    if html_path:
+        Path(html_path).write_text(render_html(report), encoding="utf-8")
+    ctx.emit(report)
+
+
 @cli.group()
 def subject():
     """A subject's file."""

@@ -221,6 +221,20 @@ class Store(Disputes):
         with self._read() as conn:
             return list(conn.scalars(q.order_by(subjects.c.subject_id).limit(n)))
 
+    def subject_attributes(self) -> pa.Table:
+        """subject_id, national_id, sex and birth_date of everyone (the fairness audit's input;
+        never a scoring input)."""
+        q = select(subjects.c.subject_id, subjects.c.national_id, subjects.c.sex,
+                   subjects.c.birth_date)  # fmt: skip
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        return pa.table({
+            "subject_id": pa.array([r[0] for r in rows], pa.string()),
+            "national_id": pa.array([r[1] for r in rows], pa.string()),
+            "sex": pa.array([r[2] for r in rows], pa.string()),
+            "birth_date": pa.array([r[3] for r in rows], pa.date32()),
+        })  # fmt: skip
+
     def subjects_count(self) -> int:
         """Return how many subjects the store holds."""
         with self._read() as conn:
