@@ -10,7 +10,7 @@ from socialcredit.scoring import score_population
 from socialcredit.ingest import ingest_consents, ingest_file
 from socialcredit.rulebook import default_rulebook_text, load_rulebook
 
-CITY_START, CITY_END = date(2021, 1, 1), date(2026, 6, 30)
+CITY_YEARS = 5  # the city has records from this many years before the demo day
 
 
 def build(
@@ -32,7 +32,8 @@ def build(
         store.set_setting("demo", tag)
         store.load_rulebook(load_rulebook(default_rulebook_text()))
         task = bar.add_task("generate city", total=None) if bar else None
-        city = generate(residents, seed=seed, start=CITY_START, end=CITY_END)
+        start = date(day.year - CITY_YEARS, 1, 1)
+        city = generate(residents, seed=seed, start=start, end=day)
         workdir = workdir or store.data_dir() / "demo-city"
         paths = write_city(city, workdir)
         for path in paths:

@@ -136,18 +136,19 @@ class Plan:
             {select} AND r.source IN {in_list(gated)}
               AND (r.subject_id, r.source) IN (SELECT subject_id, source FROM held)"""
 
-    def points_sql(self, day: str) -> str:
-        """Raw points of a counting record on `day`: fixed or proposed, per unit, decayed."""
-        decay_arms = [
-            f"WHEN {i} THEN pow(0.5, date_diff('day', occ, {day}) / "
-            f"date_diff('day', occ, {add_sql('occ', r.half_life)}))"
+    def points_sql(self) -> str:
+        """Per record, before any day is known: (fixed or proposed points, per unit) and the
+        half-life in days (NULL when the rule does not decay)."""
+        hl_arms = [
+            f"WHEN {i} THEN date_diff('day', occ, {add_sql('occ', r.half_life)})"
             for i, r in enumerate(self.rules)
             if r.half_life is not None
         ]
-        decay = f"(CASE idx {' '.join(decay_arms)} ELSE 1.0 END)" if decay_arms else "1.0"
-        return f"""(COALESCE(ru_points, CASE WHEN proposed IS NULL THEN 0.0
-                                         ELSE least(greatest(proposed, lo), hi) END)
-                   * (CASE WHEN per_unit THEN quantity ELSE 1.0 END) * {decay})"""
+        hl = f"(CASE idx {' '.join(hl_arms)} END)" if hl_arms else "CAST(NULL AS BIGINT)"
+        pts = """(COALESCE(ru_points, CASE WHEN proposed IS NULL THEN 0.0
+                                        ELSE least(greatest(proposed, lo), hi) END)
+                  * (CASE WHEN per_unit THEN quantity ELSE 1.0 END))"""
+        return f"{pts} AS pts0, {hl} AS hl"
 
     def scored_types(self) -> set[str]:
         return {r.record_type for r in self.rules}
@@ -167,12 +168,17 @@ class Plan:
         join = f"JOIN {pairs} p ON p.subject_id = v.subject_id" if pairs else ""
         view = self.view(self.scored_types())
         key = "v.subject_id, " + (day if pairs else f"{self.D}") + " AS d"
-        return f"""WITH v AS ({view}),
+        return f"""WITH v AS (
+                SELECT v.subject_id, v.source, v.record_id, v.occ, v."end", v.idx, v.cap,
+                       {self.points_sql()}
+                FROM (SELECT v.*, ru.points AS ru_points, ru.lo, ru.hi, ru.per_unit
+                      FROM ({view}) v JOIN rules ru ON ru.idx = v.idx) v),
             base AS (
                 SELECT {key}, v.source, v.record_id, v.occ, v.idx, v.cap,
-                       {self.points_sql(day)} AS pts
-                FROM (SELECT v.*, ru.points AS ru_points, ru.lo, ru.hi, ru.per_unit
-                      FROM v JOIN rules ru ON ru.idx = v.idx) v {join}
+                       CASE WHEN v.hl IS NULL THEN v.pts0
+                            ELSE v.pts0 * pow(0.5, date_diff('day', v.occ, {day}) / v.hl) END
+                         AS pts
+                FROM v {join}
                 WHERE v.occ <= {day} AND (v."end" IS NULL OR {day} < v."end")),
             capped AS (
                 -- a capped rule's records fill the cap in order; their contributions add
