@@ -29,11 +29,12 @@ def floor_sql(plan: Plan) -> str:
     return f"""SELECT s.subject_id, {plan.rb.base_score} + COALESCE(p.pts, 0) AS score
         FROM subjects s LEFT JOIN (
             SELECT r.subject_id,
-                   sum(COALESCE(ru.points, 0) * CASE WHEN ru.per_unit THEN r.quantity ELSE 1 END) AS pts
+                   sum(COALESCE(ru.points, 0)
+                       * CASE WHEN ru.per_unit THEN r.quantity ELSE 1 END) AS pts
             FROM records r JOIN rules ru ON ru.record_type = r.type
             WHERE r.occurred_at <= {plan.D}
-              AND ({plan.by_rule('valid_for', 'r.occurred_at')} IS NULL
-                   OR {plan.D} < {plan.by_rule('valid_for', 'r.occurred_at')})
+              AND ({plan.by_rule("valid_for", "r.occurred_at")} IS NULL
+                   OR {plan.D} < {plan.by_rule("valid_for", "r.occurred_at")})
             GROUP BY r.subject_id) p USING (subject_id)"""
 
 
@@ -44,16 +45,22 @@ def peak_rss_gib() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--residents", type=int, default=1_000_000)
-    ap.add_argument("--density", type=float, default=None,
-                    help="record-rate multiplier (default: the one that gives ~20 records each)")
+    ap.add_argument(
+        "--density",
+        type=float,
+        default=None,
+        help="record-rate multiplier (default: the one that gives ~20 records each)",
+    )
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     rb = load_rulebook(default_rulebook_text())
 
     t = time.perf_counter()
     city = generate(args.residents, seed=1, density=args.density or DENSITY_20)
-    print(f"generated {args.residents:,} residents, {city.records.num_rows:,} records "
-          f"in {time.perf_counter() - t:.1f} s")
+    print(
+        f"generated {args.residents:,} residents, {city.records.num_rows:,} records "
+        f"in {time.perf_counter() - t:.1f} s"
+    )
     tables = batch_inputs(city)
     con = engine.connect(tables, materialize=True)
     del tables, city
@@ -70,8 +77,10 @@ def main() -> None:
         full.append(result.seconds)
         stage.append(result.steps["score"])
     f, p, sc = min(floor), min(full), min(stage)
-    print(f"records={n:,} subjects={result.scores.num_rows:,} threads="
-          f"{con.execute('SELECT current_setting(' + repr('threads') + ')').fetchall()[0][0]}")
+    print(
+        f"records={n:,} subjects={result.scores.num_rows:,} threads="
+        f"{con.execute('SELECT current_setting(' + repr('threads') + ')').fetchall()[0][0]}"
+    )
     print(f"floor_seconds={f:.3f} floor_rows_per_s={n / f:,.0f}")
     print(f"plan_seconds={p:.3f} plan_rows_per_s={n / p:,.0f}")
     print("plan_steps=" + ", ".join(f"{k}:{v:.2f}" for k, v in result.steps.items()))
@@ -96,22 +105,34 @@ def batch_inputs(city) -> dict:
     n = r.num_rows
     occ = r["occurred_at"].cast(pa.date32())
     cols = {
-        "subject_id": r["national_id"], "source": r["source"], "record_id": r["record_id"],
-        "version": pa.array([1] * n, pa.int64()), "type": r["type"], "occurred_at": occ,
+        "subject_id": r["national_id"],
+        "source": r["source"],
+        "record_id": r["record_id"],
+        "version": pa.array([1] * n, pa.int64()),
+        "type": r["type"],
+        "occurred_at": occ,
         "quantity": pc.fill_null(r["quantity"].cast(pa.float64()), 1.0),
-        "points": r["points"].cast(pa.float64()), "case_no": r["case_no"].cast(pa.string()),
-        "status": pa.array(["active"] * n, pa.string()), "ingested_on": occ,
-        "superseded_on": pa.nulls(n, pa.date32()), "link_confidence": pa.nulls(n, pa.float64()),
+        "points": r["points"].cast(pa.float64()),
+        "case_no": r["case_no"].cast(pa.string()),
+        "status": pa.array(["active"] * n, pa.string()),
+        "ingested_on": occ,
+        "superseded_on": pa.nulls(n, pa.date32()),
+        "link_confidence": pa.nulls(n, pa.float64()),
     }
     records = pa.table(cols).cast(RECORD_SCHEMA)
     c = city.consents
-    consents = pa.table({
-        "subject_id": c["national_id"], "source": c["source"].cast(pa.string()),
-        "action": c["action"], "on": c["on"].cast(pa.date32()),
-        "seq": pa.array(range(c.num_rows), pa.int64()),
-    }).cast(CONSENT_SCHEMA)
+    consents = pa.table(
+        {
+            "subject_id": c["national_id"],
+            "source": c["source"].cast(pa.string()),
+            "action": c["action"],
+            "on": c["on"].cast(pa.date32()),
+            "seq": pa.array(range(c.num_rows), pa.int64()),
+        }
+    ).cast(CONSENT_SCHEMA)
     return {
-        "records": records, "consents": consents,
+        "records": records,
+        "consents": consents,
         "objections": OBJECTION_SCHEMA.empty_table(),
         "subjects": pa.table({"subject_id": city.residents["national_id"]}),
     }

@@ -218,9 +218,13 @@ def test_lint_cites_the_law_and_fails_on_errors(tmp_path, capsys):
     # a court list denying loans, with no written justification: an unrelated context
     text = default_rulebook_text()
     assert text.count("\nmeasures:\n") == 1
-    bad.write_text(text.replace("\nmeasures:\n", "\nmeasures:\n"
-                                "  - {list: dishonest-debtors, service: loan, effect: deny}\n"),
-                   encoding="utf-8")
+    bad.write_text(
+        text.replace(
+            "\nmeasures:\n",
+            "\nmeasures:\n  - {list: dishonest-debtors, service: loan, effect: deny}\n",
+        ),
+        encoding="utf-8",
+    )
     code, out, _ = run(capsys, "rulebook", "lint", str(bad), "--json")
     data = json.loads(out)
     assert code == 1 and not data["ok"]
@@ -233,12 +237,26 @@ def test_simulate_reports_changed_decisions_without_changing_anything(city_db, t
     text = default_rulebook_text()
     assert "service: loan, effect: review" in text
     candidate = tmp_path / "candidate.yaml"
-    candidate.write_text(text.replace("service: loan, effect: review", "service: loan, effect: deny")
-                         .replace("version: 1", "version: 2", 1), encoding="utf-8")
+    candidate.write_text(
+        text.replace("service: loan, effect: review", "service: loan, effect: deny").replace(
+            "version: 1", "version: 2", 1
+        ),
+        encoding="utf-8",
+    )
     before = js(capsys, "score", "--db", city_db, "--as-of", DAY)
     html = tmp_path / "report.html"
-    report = js(capsys, "simulate", "--rulebook", str(candidate), "--as-of", DAY, "--db", city_db,
-                "--html", str(html))
+    report = js(
+        capsys,
+        "simulate",
+        "--rulebook",
+        str(candidate),
+        "--as-of",
+        DAY,
+        "--db",
+        city_db,
+        "--html",
+        str(html),
+    )
     loan = report["decisions"]["loan"]
     # every person the low-grade list reviews at the loan desk would be denied instead
     assert loan["changed"] == before["lists"]["low-grade"]["active"] > 0
@@ -247,4 +265,26 @@ def test_simulate_reports_changed_decisions_without_changing_anything(city_db, t
     assert "<svg" in html.read_text(encoding="utf-8")
     after = js(capsys, "score", "--db", city_db, "--as-of", DAY)
     assert {k: v for k, v in after.items() if k != "seconds"} == {
-        k: v for k, v in before.items() if k != "seconds"}
+        k: v for k, v in before.items() if k != "seconds"
+    }
+
+
+def test_known_at_replays_what_the_system_knew(tmp_path, capsys):
+    from socialcredit.rulebook import default_rulebook_text
+
+    db = f"sqlite:///{tmp_path / 'k.sqlite'}"
+    rb = tmp_path / "rb.yaml"
+    rb.write_text(default_rulebook_text(), encoding="utf-8")
+    js(capsys, "rulebook", "load", str(rb), "--db", db)
+    nid = "11010519491231002X"
+    v1, v2 = tmp_path / "v1.csv", tmp_path / "v2.csv"
+    head = "record_id,source,type,occurred_at,national_id,quantity\n"
+    v1.write_text(head + f"b1,bank,finance.bank_arrears,2025-01-05,{nid},2\n")
+    v2.write_text(head + f"b1,bank,finance.bank_arrears,2025-01-05,{nid},5\n")
+    assert js(capsys, "ingest", str(v1), "--db", db, "--as-of", "2025-01-10")["accepted"] == 1
+    assert js(capsys, "ingest", str(v2), "--db", db, "--as-of", "2025-03-01")["corrections"] == 1
+    show = ["subject", "show", "--national-id", nid, "--db", db]
+    assert js(capsys, *show, "--as-of", "2025-02-01")["score"] == 980  # v1 still applies
+    assert js(capsys, *show, "--as-of", "2025-04-01")["score"] == 950
+    replay = js(capsys, *show, "--as-of", "2025-04-01", "--known-at", "2025-02-01")
+    assert replay["score"] == 980 and [r["version"] for r in replay["records"]] == [1]

@@ -253,10 +253,20 @@ def need_one(national_id, subject_id):
 
 
 @cli.command()
-@click.option("--rulebook", "rulebook_file", required=True,
-              type=click.Path(exists=True, dir_okay=False), help="the candidate rulebook")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
-              help="also write the report as a self-contained HTML page with charts")
+@click.option(
+    "--rulebook",
+    "rulebook_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="the candidate rulebook",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="also write the report as a self-contained HTML page with charts",
+)
 @click.option("--seed", type=int, default=0, help="bootstrap seed of the fairness intervals")
 @day_option()
 @pass_ctx
@@ -269,8 +279,14 @@ def simulate(ctx, rulebook_file, html_path, seed, as_of):
     candidate = load_rulebook(Path(rulebook_file).read_text(encoding="utf-8"))
     store = ctx.store
     demographics = demographics_table(store.subject_attributes(), as_of)
-    report = run_simulation(store.batch_tables(), store.rulebook_in_force(as_of), candidate,
-                            as_of, demographics, seed=seed)
+    report = run_simulation(
+        store.batch_tables(),
+        store.rulebook_in_force(as_of),
+        candidate,
+        as_of,
+        demographics,
+        seed=seed,
+    )
     if html_path:
         Path(html_path).write_text(render_html(report), encoding="utf-8")
     ctx.emit(report)

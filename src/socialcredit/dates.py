@@ -10,7 +10,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
+from functools import cache
 
 import holidays
 
@@ -64,7 +64,7 @@ def add(d: date, dur: Duration, country: str) -> date:
     return add_working_days(d, dur.n, country)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _holidays(country: str, year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays(country, years=year).keys())
 

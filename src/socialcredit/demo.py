@@ -6,9 +6,9 @@ from datetime import date
 from pathlib import Path
 
 from socialcredit.city import generate, write_city
-from socialcredit.scoring import score_population
 from socialcredit.ingest import ingest_consents, ingest_file
 from socialcredit.rulebook import default_rulebook_text, load_rulebook
+from socialcredit.scoring import score_population
 
 CITY_YEARS = 5  # the city has records from this many years before the demo day
 

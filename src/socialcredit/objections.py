@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import date
 
 from socialcredit import dates
-from socialcredit.scoring import rescore_subject
 from socialcredit.engine.file import Objection
 from socialcredit.engine.view import objection_state
+from socialcredit.scoring import rescore_subject
 from socialcredit.store import Store
 
 

@@ -18,7 +18,9 @@ def score_population(store, day: date, engine: str = "duckdb", progress=None) ->
     from socialcredit.engine import duckdb as runner
 
     if engine not in ENGINES:
-        raise ValueError(f'engine "{engine}" is not available here — use one of {", ".join(ENGINES)}')
+        raise ValueError(
+            f'engine "{engine}" is not available here — use one of {", ".join(ENGINES)}'
+        )
     started = time.perf_counter()
     rb = store.rulebook_in_force(day)
     con = runner.connect(store.batch_tables())
@@ -26,9 +28,15 @@ def score_population(store, day: date, engine: str = "duckdb", progress=None) ->
     store.write_results(day, rb.id, rb.version, result.scores, result.entries, result.decisions)
     notices = []
     for row in result.entries.to_pylist():
-        e = Entry(row["list_id"], rb.list_def(row["list_id"]).kind, row["start"],
-                  row["active_from"], row["end"], row["state"],
-                  tuple(tuple(c.split(":", 1)) for c in row["cause"]))
+        e = Entry(
+            row["list_id"],
+            rb.list_def(row["list_id"]).kind,
+            row["start"],
+            row["active_from"],
+            row["end"],
+            row["state"],
+            tuple(tuple(c.split(":", 1)) for c in row["cause"]),
+        )
         notices += entry_notices(row["subject_id"], e, rb, day)
     store.add_notices(notices)
     result.seconds = time.perf_counter() - started
@@ -44,15 +52,23 @@ def rescore_subject(store, subject_id: str, day: date) -> None:
     for service in services_of(rb):
         answer = decide(live, rb, service, day)
         if answer["decision"] != "allow":
-            decisions.append({"service": service, "decision": answer["decision"],
-                              "reasons": answer["reasons"]})
+            decisions.append(
+                {"service": service, "decision": answer["decision"], "reasons": answer["reasons"]}
+            )
     entries = [
-        {"list_id": e.list_id, "start": e.start, "active_from": e.active_from, "end": e.end,
-         "state": e.state, "cause": [f"{s}:{r}" for s, r in e.cause]}
+        {
+            "list_id": e.list_id,
+            "start": e.start,
+            "active_from": e.active_from,
+            "end": e.end,
+            "state": e.state,
+            "cause": [f"{s}:{r}" for s, r in e.cause],
+        }
         for e in live
     ]
-    store.write_subject_results(subject_id, day, rb.id, rb.version, ev.score, ev.grade,
-                                entries, decisions)
+    store.write_subject_results(
+        subject_id, day, rb.id, rb.version, ev.score, ev.grade, entries, decisions
+    )
     notices = []
     for e in ev.entries:
         notices += entry_notices(subject_id, e, rb, day)

@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import date
 
 from socialcredit.checks import decide
-from socialcredit.scoring import rescore_subject
 from socialcredit.engine.evaluate import Evaluation, evaluate
+from socialcredit.engine.file import File
 from socialcredit.engine.view import objection_state, version_in_force
 from socialcredit.records import check_national_id
+from socialcredit.scoring import rescore_subject
 from socialcredit.store import Store
 
 
@@ -81,15 +82,15 @@ def show(
         raise NotFound(f"no file for national id {nid}")
     if role != "subject":
         store.audit(actor, role, "read", subject_id=sid, detail={"purpose": "read"})
-    ev = evaluation(store, sid, day, known_at)
-    return file_view(store, ev, nid)
+    f = store.file(sid, known_at)
+    return file_view(store, evaluate(f, store.rulebook_in_force(day), day), f, nid)
 
 
-def file_view(store: Store, ev: Evaluation, national_id: str | None) -> dict:
+def file_view(store: Store, ev: Evaluation, f: File, national_id: str | None) -> dict:
+    """The `subject show` shape of one evaluation of file `f`."""
     rb, day = ev.rulebook, ev.as_of
     points = {(c.source, c.record_id): c for c in ev.contributions}
     present = {p.rec.key: p for p in ev.present}
-    f = store.file(ev.subject_id)
     objected = {(o.source, o.record_id): objection_state(o, day) for o in f.objections}
     records = []
     for v in f.records:

@@ -36,9 +36,7 @@ class BatchResult:
         for g in self.scores.column("grade").to_pylist():
             if g is not None:
                 by_grade[g] += 1
-        lists = {
-            ld.id: {"pending": 0, "active": 0, "suspended": 0} for ld in self.rulebook.lists
-        }
+        lists = {ld.id: {"pending": 0, "active": 0, "suspended": 0} for ld in self.rulebook.lists}
         for lid, state in zip(
             self.entries.column("list_id").to_pylist(),
             self.entries.column("state").to_pylist(),
@@ -56,8 +54,9 @@ class BatchResult:
         }
 
 
-def connect(tables: dict[str, pa.Table] | None = None, threads: int | None = None,
-            materialize: bool = False):
+def connect(
+    tables: dict[str, pa.Table] | None = None, threads: int | None = None, materialize: bool = False
+):
     """A DuckDB connection with the plan's input tables registered: views over the Arrow
     tables (zero copy), or DuckDB's own tables when `materialize`."""
     con = duckdb.connect()
@@ -121,11 +120,16 @@ def run(con, rb: Rulebook, day: date, progress=None) -> BatchResult:
             # Decay moves the score between event days; the grade lists read it on the
             # last event day, so re-score the subjects whose points decay on that day.
             step("decaying", f"CREATE OR REPLACE TEMP TABLE dsub AS {plan.decaying_subjects()}")
-            step("estar", "CREATE OR REPLACE TEMP TABLE estar AS SELECT subject_id, max(d) AS d "
-                 f"FROM ({plan.events('dsub')}) GROUP BY subject_id")
+            step(
+                "estar",
+                "CREATE OR REPLACE TEMP TABLE estar AS SELECT subject_id, max(d) AS d "
+                f"FROM ({plan.events('dsub')}) GROUP BY subject_id",
+            )
             step("estar_score", plan.grades("gstar", pairs="estar"))
-            cond = ("SELECT g.subject_id, COALESCE(gs.grade, g.grade) AS grade FROM g "
-                    "LEFT JOIN gstar gs USING (subject_id)")
+            cond = (
+                "SELECT g.subject_id, COALESCE(gs.grade, g.grade) AS grade FROM g "
+                "LEFT JOIN gstar gs USING (subject_id)"
+            )
         else:
             cond = "SELECT subject_id, grade FROM g"
         wanted = []
@@ -134,9 +138,17 @@ def run(con, rb: Rulebook, day: date, progress=None) -> BatchResult:
                 wanted = None
                 break
             wanted += list(ld.when.grade_in or ())
-        where = "" if wanted is None else "WHERE grade IN (" + ", ".join(
-            "'" + g.replace("'", "''") + "'" for g in sorted(set(wanted))) + ")"
-        step("candidates", f"CREATE OR REPLACE TEMP TABLE cand AS SELECT subject_id FROM ({cond}) c {where}")
+        where = (
+            ""
+            if wanted is None
+            else "WHERE grade IN ("
+            + ", ".join("'" + g.replace("'", "''") + "'" for g in sorted(set(wanted)))
+            + ")"
+        )
+        step(
+            "candidates",
+            f"CREATE OR REPLACE TEMP TABLE cand AS SELECT subject_id FROM ({cond}) c {where}",
+        )
         step("cand_events", f"CREATE OR REPLACE TEMP TABLE evc AS {plan.events('cand')}")
         step("timeline", plan.grades("gt", pairs="evc"))
         bodies += [(ld, plan.grade_list(ld, "gt")) for ld in grade_lists]
@@ -148,17 +160,22 @@ def run(con, rb: Rulebook, day: date, progress=None) -> BatchResult:
         bodies.append((ld, plan.count_list(ld) if ld.when.count else plan.record_list(ld)))
     if bodies:
         union = " UNION ALL ".join(f"({plan.entries(ld, b)})" for ld, b in bodies)
-        step("entries", f"CREATE OR REPLACE TEMP TABLE ent AS SELECT * FROM ({union}) "
-             "WHERE state <> 'ended'")
+        step(
+            "entries",
+            f"CREATE OR REPLACE TEMP TABLE ent AS SELECT * FROM ({union}) WHERE state <> 'ended'",
+        )
     else:
-        step("entries", "CREATE OR REPLACE TEMP TABLE ent AS SELECT NULL::VARCHAR AS subject_id, "
-             "NULL::VARCHAR AS list_id, NULL::DATE AS start, NULL::DATE AS active_from, "
-             "NULL::DATE AS \"end\", NULL::VARCHAR AS state, []::VARCHAR[] AS cause LIMIT 0")
+        step(
+            "entries",
+            "CREATE OR REPLACE TEMP TABLE ent AS SELECT NULL::VARCHAR AS subject_id, "
+            "NULL::VARCHAR AS list_id, NULL::DATE AS start, NULL::DATE AS active_from, "
+            'NULL::DATE AS "end", NULL::VARCHAR AS state, []::VARCHAR[] AS cause LIMIT 0',
+        )
     step("measures", plan.measures_values())
     decisions = con.sql(plan.decisions("ent")).to_arrow_table()
-    scores = con.sql(
-        "SELECT subject_id, score, grade FROM g ORDER BY subject_id").to_arrow_table()
+    scores = con.sql("SELECT subject_id, score, grade FROM g ORDER BY subject_id").to_arrow_table()
     entries = con.sql(
         'SELECT subject_id, list_id, start, active_from, "end", state, cause FROM ent '
-        "ORDER BY subject_id, list_id, start").to_arrow_table()
+        "ORDER BY subject_id, list_id, start"
+    ).to_arrow_table()
     return BatchResult(day, rb, scores, entries, decisions, time.perf_counter() - t0, steps)

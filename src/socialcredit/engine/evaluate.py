@@ -41,7 +41,8 @@ class Evaluation:
 
 
 def raw_points(p: Present, day: date, country: str) -> float:
-    """Points of one counting record on `day` before any cap: fixed or proposed, per unit, decayed."""
+    """Points of one counting record on `day` before any cap: fixed or proposed, per unit,
+    decayed."""
     rule = p.rule
     assert rule is not None
     if rule.points is not None:

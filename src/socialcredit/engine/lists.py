@@ -32,7 +32,12 @@ GradeAt = Callable[[date], str]
 
 
 def state_of(
-    ld: ListDef, start: date, active_from: date, end: date | None, day: date, objected: bool,
+    ld: ListDef,
+    start: date,
+    active_from: date,
+    end: date | None,
+    day: date,
+    objected: bool,
     suspend: bool,
 ) -> str:
     if end is not None and end <= day:

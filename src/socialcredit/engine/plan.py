@@ -64,8 +64,18 @@ class Plan:
         rows = []
         for i, r in enumerate(self.rules):
             lo, hi = r.points_range or (None, None)
-            vals = [i, q(r.record_type), q(r.id), r.points, lo, hi, r.per_unit, r.cap,
-                    r.half_life is not None, r.negative]
+            vals = [
+                i,
+                q(r.record_type),
+                q(r.id),
+                r.points,
+                lo,
+                hi,
+                r.per_unit,
+                r.cap,
+                r.half_life is not None,
+                r.negative,
+            ]
             rows.append("(" + ", ".join("NULL" if v is None else str(v) for v in vals) + ")")
         if not rows:
             rows.append("(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)")
@@ -120,7 +130,7 @@ class Plan:
         objected = "COALESCE(o.open, false)" if self.objections else "false"
         select = f"""SELECT r.subject_id, r.source, r.record_id, r.type, r.occurred_at AS occ,
                r.quantity, r.points AS proposed, r.case_no, ru.idx, ru.cap, ru.decays,
-               ru.negative, {self.by_rule('valid_for', 'r.occurred_at')} AS "end",
+               ru.negative, {self.by_rule("valid_for", "r.occurred_at")} AS "end",
                {objected} AS objected {columns}
             FROM records r LEFT JOIN rules ru ON ru.record_type = r.type {obj_join}
             WHERE (r.version = 1 OR r.ingested_on <= {D})
@@ -194,7 +204,9 @@ class Plan:
 
     def band_sql(self, score: str) -> str:
         arms = [
-            f"WHEN {score} >= {g.min} THEN {i}" for i, g in enumerate(self.rb.grades) if g.min is not None
+            f"WHEN {score} >= {g.min} THEN {i}"
+            for i, g in enumerate(self.rb.grades)
+            if g.min is not None
         ]
         return f"(CASE {' '.join(arms)} ELSE {len(self.rb.grades) - 1} END)"
 
@@ -218,18 +230,24 @@ class Plan:
         if not arms:
             return "SELECT NULL::VARCHAR AS subject_id, NULL::DATE AS d, NULL::INT AS rank LIMIT 0"
         return f"""WITH v AS ({self.view(self.override_types())})
-            SELECT subject_id, d, max(rank) AS rank FROM ({' UNION ALL '.join(arms)})
+            SELECT subject_id, d, max(rank) AS rank FROM ({" UNION ALL ".join(arms)})
             GROUP BY subject_id, d"""
 
     def grades(self, target: str, pairs: str | None = None) -> str:
         """CREATE `target`(subject_id, d, score, rank, grade) for everyone (or for `pairs`)."""
-        subjects = f"SELECT subject_id, d FROM {pairs}" if pairs else (
-            f"SELECT subject_id, {self.D} AS d FROM subjects")
+        subjects = (
+            f"SELECT subject_id, d FROM {pairs}"
+            if pairs
+            else (f"SELECT subject_id, {self.D} AS d FROM subjects")
+        )
         scored = f"{self.rb.base_score} + COALESCE(ps.pts, 0.0)"
         if self.rb.consent_required:
-            scored = (f"CASE WHEN s.subject_id IN (SELECT subject_id FROM held WHERE source IS NULL)"
-                      f" THEN {scored} END")
-        rank = f"CASE WHEN score IS NOT NULL THEN greatest({self.band_sql('score')}, COALESCE(ov.rank, 0)) END"
+            scored = (
+                f"CASE WHEN s.subject_id IN (SELECT subject_id FROM held WHERE source IS NULL)"
+                f" THEN {scored} END"
+            )
+        band = self.band_sql("score")
+        rank = f"CASE WHEN score IS NOT NULL THEN greatest({band}, COALESCE(ov.rank, 0)) END"
         return f"""CREATE OR REPLACE TEMP TABLE {target} AS
             SELECT subject_id, d, score, {rank} AS rank, {self.grade_label(rank)} AS grade
             FROM (SELECT s.subject_id, s.d, {scored} AS score
@@ -268,7 +286,7 @@ class Plan:
         n, within = ld.when.count or 1, ld.when.within
         t = q(ld.when.record_type or "")
         win_end = add_sql("occ_j", within) if within else "NULL"
-        in_window = (f"AND s.start < {add_sql('m.occ', within)}" if within else "")
+        in_window = f"AND s.start < {add_sql('m.occ', within)}" if within else ""
         end = add_sql("s.start", ld.term) if ld.term else "s.island_end"
         return f"""WITH m AS (
                 SELECT *, row_number() OVER (PARTITION BY subject_id
@@ -311,7 +329,7 @@ class Plan:
         types = self.scored_types() | self.override_types()
         return f"""WITH v AS (SELECT * FROM ({self.view(types)})
                            WHERE subject_id IN (SELECT subject_id FROM {subjects}))
-            SELECT DISTINCT subject_id, d FROM ({' UNION ALL '.join(parts)}) e
+            SELECT DISTINCT subject_id, d FROM ({" UNION ALL ".join(parts)}) e
             WHERE d IS NOT NULL AND d <= {D}"""
 
     def decaying_subjects(self) -> str:
@@ -360,7 +378,7 @@ class Plan:
                      WHEN {str(suspend).lower()} AND objected THEN 'suspended'
                      WHEN {D} < active_from THEN 'pending' ELSE 'active' END AS state,
                 list_sort(cause) AS cause
-            FROM (SELECT *, {add_sql('start', ld.notice)} AS active_from FROM ({body}) b
+            FROM (SELECT *, {add_sql("start", ld.notice)} AS active_from FROM ({body}) b
                   {gate}) x
             WHERE start <= {D}"""
 
@@ -373,7 +391,8 @@ class Plan:
         ] or ["(NULL, NULL, NULL, NULL)"]
         return (
             "CREATE OR REPLACE TEMP TABLE measures AS SELECT * FROM (VALUES "
-            + ", ".join(rows) + ") t(list_id, service, effect, rank)"
+            + ", ".join(rows)
+            + ") t(list_id, service, effect, rank)"
         )
 
     def decisions(self, entries: str) -> str:

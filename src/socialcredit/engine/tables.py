@@ -24,13 +24,25 @@ RECORD_SCHEMA = pa.schema(
     ]
 )
 CONSENT_SCHEMA = pa.schema(
-    [("subject_id", pa.string()), ("source", pa.string()), ("action", pa.string()),
-     ("on", pa.date32()), ("seq", pa.int64())]
+    [
+        ("subject_id", pa.string()),
+        ("source", pa.string()),
+        ("action", pa.string()),
+        ("on", pa.date32()),
+        ("seq", pa.int64()),
+    ]
 )
 OBJECTION_SCHEMA = pa.schema(
-    [("objection_id", pa.string()), ("subject_id", pa.string()), ("source", pa.string()),
-     ("record_id", pa.string()), ("filed_on", pa.date32()), ("deadline", pa.date32()),
-     ("state", pa.string()), ("decided_on", pa.date32())]
+    [
+        ("objection_id", pa.string()),
+        ("subject_id", pa.string()),
+        ("source", pa.string()),
+        ("record_id", pa.string()),
+        ("filed_on", pa.date32()),
+        ("deadline", pa.date32()),
+        ("state", pa.string()),
+        ("decided_on", pa.date32()),
+    ]
 )
 
 
@@ -39,20 +51,44 @@ def tables_from_files(files: list[File]) -> dict[str, pa.Table]:
     for f in files:
         for r in f.records:
             records.append(
-                {"subject_id": f.subject_id, "source": r.source, "record_id": r.record_id,
-                 "version": r.version, "type": r.type, "occurred_at": r.occurred_at,
-                 "quantity": r.quantity, "points": r.points, "case_no": r.case_no,
-                 "status": r.status, "ingested_on": r.ingested_on,
-                 "superseded_on": r.superseded_on, "link_confidence": r.link_confidence}
+                {
+                    "subject_id": f.subject_id,
+                    "source": r.source,
+                    "record_id": r.record_id,
+                    "version": r.version,
+                    "type": r.type,
+                    "occurred_at": r.occurred_at,
+                    "quantity": r.quantity,
+                    "points": r.points,
+                    "case_no": r.case_no,
+                    "status": r.status,
+                    "ingested_on": r.ingested_on,
+                    "superseded_on": r.superseded_on,
+                    "link_confidence": r.link_confidence,
+                }
             )
         for c in f.consents:
-            consents.append({"subject_id": f.subject_id, "source": c.source, "action": c.action,
-                             "on": c.on, "seq": len(consents)})
+            consents.append(
+                {
+                    "subject_id": f.subject_id,
+                    "source": c.source,
+                    "action": c.action,
+                    "on": c.on,
+                    "seq": len(consents),
+                }
+            )
         for o in f.objections:
             objections.append(
-                {"objection_id": o.objection_id, "subject_id": f.subject_id, "source": o.source,
-                 "record_id": o.record_id, "filed_on": o.filed_on, "deadline": o.deadline,
-                 "state": o.state, "decided_on": o.decided_on}
+                {
+                    "objection_id": o.objection_id,
+                    "subject_id": f.subject_id,
+                    "source": o.source,
+                    "record_id": o.record_id,
+                    "filed_on": o.filed_on,
+                    "deadline": o.deadline,
+                    "state": o.state,
+                    "decided_on": o.decided_on,
+                }
             )
     return {
         "records": pa.Table.from_pylist(records, RECORD_SCHEMA),

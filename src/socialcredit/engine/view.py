@@ -82,8 +82,10 @@ def present_records(file: File, rb: Rulebook, day: date) -> list[Present]:
         if "accepted" in seen:
             continue
         src = rb.source(v.source)
-        if src is not None and src.requires_consent and not consent_held(
-            file.consents, v.source, day
+        if (
+            src is not None
+            and src.requires_consent
+            and not consent_held(file.consents, v.source, day)
         ):
             continue
         rule = rb.rule_for(v.type)
