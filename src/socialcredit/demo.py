@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 from socialcredit.city import generate, write_city
+from socialcredit.identity import link_batch
 from socialcredit.ingest import ingest_consents, ingest_file
 from socialcredit.rulebook import default_rulebook_text, load_rulebook
 from socialcredit.scoring import score_population
@@ -50,6 +51,9 @@ def build(
                 ),
             )
         ingest_consents(store, workdir / "consents.csv", as_of=day)
+        if bar:
+            bar.update(task, description="link records without a national id", total=None)
+        link_batch(store, day)
         store.set_setting("demo_built", tag)
     summary = score_population(store, day)
     summary["sample_national_ids"] = store.sample_national_ids(5)

@@ -205,3 +205,67 @@ tokens = Table(
     Column("created_at", DateTime, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
 )
+
+# -- identity resolution (issue 3): model versions, links with explanations, judgements --
+
+identity_models = Table(
+    "identity_models",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("trained_on", Date, nullable=False),
+    Column("trained_at", DateTime, nullable=False),
+    Column("subjects", Integer, nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # the model as JSON (model.train's dict)
+)
+
+# One row per record version (records.seq) that has been through linkage.
+identity_links = Table(
+    "identity_links",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("source", String(64), nullable=False),
+    Column("record_id", String(128), nullable=False),
+    Column("state", String(16), nullable=False),  # linked | review | unmatched | confirmed
+    Column("subject_id", String(32)),  # linked/confirmed: the subject; review: best candidate
+    Column("match_probability", Float),
+    Column("confidence", Float),  # the probability among the competing candidates
+    Column("model_version", Integer),
+    Column("linked_on", Date, nullable=False),
+    Column("explanation", Text, nullable=False),  # JSON: levels, weights, candidates, problems
+    Index("ix_identity_links_record", "source", "record_id"),
+    Index("ix_identity_links_state", "state"),
+)
+
+# An official's word on a pair; it holds for every version of the record, for good.
+identity_judgements = Table(
+    "identity_judgements",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("record_id", String(128), primary_key=True),
+    Column("subject_id", String(32), primary_key=True),
+    Column("same", Boolean, nullable=False),
+    Column("judged_on", Date, nullable=False),
+    Column("judged_by", String(128), nullable=False),
+    Column("note", Text),
+    Column("recorded_at", DateTime, nullable=False),
+)
+
+# The subjects' identity features as compared, indexed by each blocking key, so an
+# incremental link finds its candidates without reading the population.
+identity_subjects = Table(
+    "identity_subjects",
+    metadata,
+    Column("subject_id", String(32), primary_key=True),
+    Column("name", Text),
+    Column("name_latin", Text),
+    Column("birth_date", String(10)),
+    Column("sex", String(1)),
+    Column("phone", String(32)),
+    Column("address", Text),
+    Index("ix_identity_subjects_name", "name"),
+    Index("ix_identity_subjects_name_latin", "name_latin"),
+    Index("ix_identity_subjects_birth_date", "birth_date"),
+    Index("ix_identity_subjects_phone", "phone"),
+)

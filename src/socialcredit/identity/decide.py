@@ -1,0 +1,87 @@
+"""Decide one record's link from its scored candidates and the officials' judgements.
+
+Pure: no store, no model. `link.py` feeds it what the model scored; the bench uses
+`confidence` on FEBRL4 the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+
+def confidence(probabilities: list[float]) -> float:
+    """Return the confidence that a record is its best candidate's (probabilities best first).
+
+    odds(best) / (1 + sum of each candidate's odds): the probability that the record is the
+    best candidate's rather than another candidate's or nobody's, the candidates' pairwise
+    match probabilities taken as competing hypotheses. Two certain candidates give 0.5.
+    """
+    if not probabilities:
+        return 0.0
+    certain = sum(1 for p in probabilities if p >= 1.0)
+    if certain:
+        return 1.0 / certain if probabilities[0] >= 1.0 else 0.0
+    odds = [p / (1.0 - p) for p in probabilities]
+    return odds[0] / (1.0 + sum(odds))
+
+
+def decide(
+    record: dict,
+    candidates: list[dict],
+    judged: dict[str, bool],
+    threshold: float,
+    model_version: int | None,
+    day: date,
+    problems: list[str] = (),
+) -> dict:
+    """Return the link row for one record version from its scored candidates (best first).
+
+    Candidates an official judged different are left out; see `confidence`.
+    """
+    row = {
+        "seq": record["seq"],
+        "source": record["source"],
+        "record_id": record["record_id"],
+        "model_version": model_version,
+        "linked_on": day,
+        "subject_id": None,
+        "match_probability": None,
+        "confidence": None,
+    }
+    same = sorted(sid for sid, is_same in judged.items() if is_same)
+    kept = [c for c in candidates if judged.get(c["subject_uid"]) is not False]
+    why = {
+        "threshold": threshold,
+        "problems": list(problems),
+        "excluded_by_judgement": sorted(sid for sid, v in judged.items() if not v),
+        "candidates": [
+            {
+                "subject_id": c["subject_uid"],
+                "match_probability": c["match_probability"],
+                "match_weight": c["match_weight"],
+            }
+            for c in kept
+        ],
+    }
+    if same:
+        scored = next((c for c in candidates if c["subject_uid"] == same[0]), None)
+        row.update(
+            state="confirmed",
+            subject_id=same[0],
+            confidence=1.0,
+            match_probability=scored["match_probability"] if scored else None,
+        )
+        why.update(scored["explanation"] if scored else {}, judgement="same")
+        return {**row, "explanation": why}
+    if not kept:
+        return {**row, "state": "unmatched", "explanation": why}
+    best = kept[0]
+    sure = confidence([c["match_probability"] for c in kept])
+    row.update(
+        subject_id=best["subject_uid"],
+        match_probability=best["match_probability"],
+        confidence=sure,
+        state="linked" if sure >= threshold else "review",
+    )
+    why.update(best["explanation"], confidence=sure)
+    return {**row, "explanation": why}

@@ -1,0 +1,213 @@
+"""Link records without a valid national id to subjects — SPEC §3, "Identity".
+
+A record's candidates are scored by the stored model (identity/model.py). Its confidence is
+the best candidate's probability among all the candidates it competes with; at or above the
+rulebook's `min_link_confidence` the record joins that subject's file, below it the record
+joins no file and waits in the review queue. An official's judgement on a pair decides it
+for good: "same" links the record whatever the model says, "different" keeps the pair apart
+through every later batch and retraining.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+import pyarrow as pa
+
+from socialcredit.identity import model as m
+from socialcredit.identity import store as s
+from socialcredit.identity.decide import decide
+from socialcredit.identity.features import FEATURES, features
+from socialcredit.store import Store
+
+BLOCKING_KEYS = ("name", "name_latin", "birth_date", "phone")  # model.BLOCKING, as columns
+
+
+class IdentityError(ValueError):
+    """A link request that cannot be carried out; the message says what to do instead."""
+
+
+@dataclass
+class LinkReport:
+    """What a linkage run did; `to_json()` is the shape of `link --json`."""
+
+    day: date
+    threshold: float
+    model_version: int | None = None
+    considered: int = 0
+    linked: int = 0
+    review: int = 0
+    unmatched: int = 0
+    confirmed: int = 0
+    waiting: int = 0  # left pending: no model to score them with yet
+    problems: list[dict] = field(default_factory=list)
+
+    def count(self, state: str) -> None:
+        setattr(self, state, getattr(self, state) + 1)
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "day": self.day.isoformat()}
+
+
+def _threshold(store: Store, day: date) -> float:
+    return store.rulebook_in_force(day).due_process.min_link_confidence
+
+
+def _table(rows: list[dict], uid: str) -> pa.Table:
+    return pa.Table.from_pylist(
+        [{"uid": str(r[uid]), **{f: r.get(f) for f in FEATURES}} for r in rows], schema=m.SCHEMA
+    )
+
+
+def _subject_features(rows: list[dict]) -> list[dict]:
+    return [{"subject_id": r["subject_id"], **features(r)[0]} for r in rows]
+
+
+# -- training -------------------------------------------------------------------------
+
+
+def train(store: Store, day: date, seed: int = 0) -> int:
+    """Train a new model version on the subjects and every record without a national id."""
+    s.ensure(store)
+    people = _subject_features(s.all_subjects(store))
+    recs = [
+        {"seq": r["seq"], **features(r["attrs"])[0]}
+        for r in s.unkeyed_records(store, pending_only=False)
+    ]
+    try:
+        model = m.train(_table(people, "subject_id"), _table(recs, "seq"), seed=seed)
+    except m.ModelError as e:
+        raise IdentityError(str(e)) from None
+    return s.save_model(store, model, day, len(people), len(recs))
+
+
+def _link(
+    store: Store,
+    pending: list[dict],
+    people: list[dict],
+    model: dict | None,
+    day: date,
+    report: LinkReport,
+    population: int | None = None,
+    tf: dict[str, pa.Table] | None = None,
+) -> None:
+    """Score and decide `pending` record versions against `people`; write the outcome."""
+    judged = s.judgements_for(store, {(r["source"], r["record_id"]) for r in pending})
+    prepared, problems = [], {}
+    for r in pending:
+        feats, issues = features(r["attrs"])
+        prepared.append({"seq": r["seq"], **feats})
+        problems[r["seq"]] = issues
+        report.problems += [
+            {"source": r["source"], "record_id": r["record_id"], "problem": p} for p in issues
+        ]
+    by_record: dict[str, list[dict]] = {}
+    if model is not None:
+        scored = m.predict(
+            _table(people, "subject_id"),
+            _table(prepared, "seq"),
+            model,
+            population=population,
+            tf=tf,
+        )
+        for c in scored:
+            by_record.setdefault(c["record_uid"], []).append(c)
+    rows = []
+    for r in pending:
+        key = (r["source"], r["record_id"])
+        if model is None and not any(judged.get(key, {}).values()):
+            report.waiting += 1
+            continue
+        row = decide(
+            r,
+            by_record.get(str(r["seq"]), []),
+            judged.get(key, {}),
+            report.threshold,
+            report.model_version,
+            day,
+            problems[r["seq"]],
+        )
+        report.count(row["state"])
+        rows.append(row)
+    report.considered += len(pending)
+    s.write_links(store, rows)
+
+
+# -- batch and incremental ------------------------------------------------------------
+
+
+def link_batch(
+    store: Store, day: date, *, retrain: bool = False, relink: bool = False
+) -> LinkReport:
+    """Link every record without a national id that no subject holds yet, as of `day`.
+
+    Trains a model first when none is stored or `retrain` is set. `relink` re-decides the
+    links the model made earlier too (never those an official confirmed).
+    """
+    s.ensure(store)
+    report = LinkReport(day, _threshold(store, day))
+    people = _subject_features(s.all_subjects(store))
+    s.replace_subject_features(store, people)
+    if relink:
+        pending = [
+            r for r in s.unkeyed_records(store, pending_only=False) if r["state"] != "confirmed"
+        ]
+    else:
+        pending = s.unkeyed_records(store, pending_only=True)
+    model = None if retrain else s.load_model(store)
+    if model is None and people and (pending or retrain):
+        try:
+            train(store, day)
+        except IdentityError as e:
+            report.problems.append({"source": None, "record_id": None, "problem": str(e)})
+        model = s.load_model(store)
+    report.model_version = model["version"] if model else None
+    if pending:
+        _link(store, pending, people, model, day, report)
+    counts = {k: v for k, v in report.to_json().items() if k != "problems"}
+    store.audit("socialcredit", "system", "link.batch", detail=counts)
+    return report
+
+
+def _keys(items: Iterable) -> set[tuple[str, str]]:
+    keys = set()
+    for item in items:
+        if isinstance(item, dict):
+            keys.add((str(item["source"]), str(item["record_id"])))
+        else:
+            source, record_id = item
+            keys.add((str(source), str(record_id)))
+    return keys
+
+
+def link_incremental(store: Store, records: Iterable, day: date | None = None) -> LinkReport:
+    """Link newly arrived records, given as (source, record_id) or dicts holding those keys.
+
+    Uses the stored model and the indexed subject features: only the subjects sharing a
+    blocking key with the records are read. Subjects created since the last batch are added
+    to the index first. Without a stored model the records wait for `link_batch`.
+    """
+    s.ensure(store)
+    day = day or date.today()
+    report = LinkReport(day, _threshold(store, day))
+    pending = s.unkeyed_records(store, pending_only=True, keys=_keys(records))
+    if not pending:
+        return report
+    s.add_subject_features(store, _subject_features(s.missing_subjects(store)))
+    model = s.load_model(store)
+    report.model_version = model["version"] if model else None
+    feats = [features(r["attrs"])[0] for r in pending]
+    people, population = s.candidates(
+        store, {k: {f[k] for f in feats if f[k]} for k in BLOCKING_KEYS}
+    )
+    tf = {}
+    for col in m.TF_COLUMNS:
+        shares = s.frequencies(store, col, [p[col] for p in people] + [f[col] for f in feats])
+        tf[col] = pa.table(
+            {col: list(shares), f"tf_{col}": list(shares.values())},
+            schema=pa.schema([(col, pa.string()), (f"tf_{col}", pa.float64())]),
+        )
+    _link(store, pending, people, model, day, report, population=population, tf=tf)
+    return report

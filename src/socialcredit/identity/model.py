@@ -1,0 +1,308 @@
+"""The identity model: a Splink linker (DuckDB backend) comparing records with subjects.
+
+What to compare and how is declared here once (`settings`); `train` estimates the model on a
+population and returns it as a plain JSON-able dict (the stored, versioned model); `predict`
+scores the candidate pairs the blocking rules find and keeps each record's best few, with
+the comparison levels and match weights that explain them. No store in sight: the tables come
+in and go out as Arrow.
+
+The prior (the probability that a record and a random subject are the same person) is not
+trained: a record belongs to at most one subject, so it is one over the number of subjects,
+set at each prediction from the population then.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import splink
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+from socialcredit.identity.features import FEATURES
+
+FORMAT = "socialcredit.identity/1"
+SUBJECTS, RECORDS = "subjects", "records"  # the two input tables, as Splink names them
+SCHEMA = pa.schema([("uid", pa.string())] + [(f, pa.string()) for f in FEATURES])
+U_PAIRS = 2e6  # random pairs sampled for the u probabilities
+MIN_RECORDS = 20  # fewer records without an id than this give EM nothing to learn from
+# The least m probability of a level: EM finding no match at a level (no true match with a
+# changed phone, say) is a small sample speaking, not proof that it cannot happen.
+M_FLOOR = 0.005
+
+_SWAP = (
+    "substr(birth_date_l, 1, 4) = substr(birth_date_r, 1, 4)"
+    " AND substr(birth_date_l, 6, 2) = substr(birth_date_r, 9, 2)"
+    " AND substr(birth_date_l, 9, 2) = substr(birth_date_r, 6, 2)"
+)
+_NAME_EDIT = (
+    "damerau_levenshtein(name_l, name_r) <= 1 AND least(length(name_l), length(name_r)) >= 3"
+)
+
+
+class ModelError(Exception):
+    """The identity model cannot be trained or applied; the message says why."""
+
+
+def _comparisons() -> list:
+    """Return the comparisons, with starting m probabilities (EM refines them)."""
+    name = cl.CustomComparison(
+        output_column_name="name",
+        comparison_levels=[
+            cll.NullLevel("name"),
+            cll.ExactMatchLevel("name").configure(tf_adjustment_column="name"),
+            cll.ExactMatchLevel("name_latin").configure(
+                tf_adjustment_column="name_latin",
+                label_for_charts="Same name in Latin letters (pinyin, no diacritics)",
+            ),
+            cll.CustomLevel(_NAME_EDIT, label_for_charts="One character added, dropped or changed"),
+            cll.JaroWinklerLevel("name_latin", 0.92),
+            cll.JaroWinklerLevel("name_latin", 0.8),
+            cll.ElseLevel(),
+        ],
+    ).configure(m_probabilities=[0.8, 0.08, 0.05, 0.03, 0.02, 0.02])
+    birth = cl.CustomComparison(
+        output_column_name="birth_date",
+        comparison_levels=[
+            cll.NullLevel("birth_date"),
+            cll.ExactMatchLevel("birth_date"),
+            cll.CustomLevel(_SWAP, label_for_charts="Day and month swapped"),
+            cll.AbsoluteDateDifferenceLevel(
+                "birth_date", input_is_string=True, threshold=1, metric="day"
+            ).configure(label_for_charts="One day apart"),
+            cll.DamerauLevenshteinLevel("birth_date", 1).configure(
+                label_for_charts="One digit wrong or two swapped"
+            ),
+            cll.AbsoluteDateDifferenceLevel(
+                "birth_date", input_is_string=True, threshold=1, metric="year"
+            ).configure(label_for_charts="Within a year"),
+            cll.ElseLevel(),
+        ],
+    ).configure(m_probabilities=[0.75, 0.05, 0.08, 0.05, 0.04, 0.03])
+    return [
+        name,
+        birth,
+        cl.ExactMatch("sex").configure(m_probabilities=[0.98, 0.02]),
+        cl.DamerauLevenshteinAtThresholds("phone", [1]).configure(
+            m_probabilities=[0.9, 0.04, 0.06]
+        ),
+        cl.JaroWinklerAtThresholds("address", [0.9]).configure(m_probabilities=[0.7, 0.15, 0.15]),
+    ]
+
+
+BLOCKING = [block_on("birth_date"), block_on("name"), block_on("name_latin"), block_on("phone")]
+
+
+def settings(prior: float = 1e-4) -> SettingsCreator:
+    """Return the untrained Splink settings for linking records (right) to subjects (left)."""
+    return SettingsCreator(
+        unique_id_column_name="uid",
+        link_type="link_only",
+        blocking_rules_to_generate_predictions=BLOCKING,
+        comparisons=_comparisons(),
+        probability_two_random_records_match=prior,
+        retain_matching_columns=True,
+        retain_intermediate_calculation_columns=True,
+    )
+
+
+def prior(n_subjects: int) -> float:
+    """Return the probability that a record and a random subject are the same person."""
+    return min(0.5, 1.0 / max(n_subjects, 1))
+
+
+TF_COLUMNS = ("name", "name_latin")  # the columns with term-frequency adjustments
+
+
+def term_frequencies(subjects: pa.Table) -> dict[str, pa.Table]:
+    """Return each TF column's value frequencies among the subjects (the population)."""
+    con = duckdb.connect()
+    con.register("subjects", subjects)
+    return {
+        col: con.sql(
+            f"SELECT {col}, count(*) / sum(count(*)) OVER () AS tf_{col} FROM subjects"
+            f" WHERE {col} IS NOT NULL GROUP BY {col}"
+        )
+        .arrow()
+        .read_all()
+        for col in TF_COLUMNS
+    }
+
+
+def _linker(
+    subjects: pa.Table,
+    records: pa.Table,
+    model: SettingsCreator | dict,
+    tf: dict[str, pa.Table] | None = None,
+) -> Linker:
+    """Return a linker over the two tables, with term frequencies taken from the subjects.
+
+    Frequencies come from the population of subjects, not from the pairs at hand, so that
+    a batch and a single incremental record see the same weights.
+    """
+    db = DuckDBAPI(duckdb.connect())
+    inputs = [
+        db.register(subjects.cast(SCHEMA), dataset_display_name=SUBJECTS),
+        db.register(records.cast(SCHEMA), dataset_display_name=RECORDS),
+    ]
+    # A stored model was validated when it was trained.
+    linker = Linker(inputs, model, log_level=None, validate_settings=not isinstance(model, dict))
+    for col, table in (tf if tf is not None else term_frequencies(subjects)).items():
+        lookup = db.register(table, dataset_display_name=f"tf_lookup_{col}")
+        linker.table_management.register_term_frequency_lookup(lookup, col)
+    return linker
+
+
+def train(subjects: pa.Table, records: pa.Table, seed: int = 0, u_pairs: float = U_PAIRS) -> dict:
+    """Estimate u by random sampling and m by EM on the population; return the model dict.
+
+    `subjects` and `records` hold `uid` and the FEATURES columns. A level never seen among
+    the random pairs gets u = 3/n (the 95% upper bound for n pairs), so a rare agreement
+    is never taken for more evidence than the sample can show.
+    """
+    if subjects.num_rows == 0 or records.num_rows < MIN_RECORDS:
+        raise ModelError(
+            f"cannot train on {subjects.num_rows} subjects and {records.num_rows} records "
+            f"without a national id — at least 1 and {MIN_RECORDS} are needed; until then "
+            "records without an id wait, and an official can link them by judgement"
+        )
+    linker = _linker(subjects, records, settings(prior(subjects.num_rows)))
+    n = min(u_pairs, subjects.num_rows * records.num_rows)
+    linker.training.estimate_u_using_random_sampling(max_pairs=u_pairs, seed=seed)
+    sessions = []
+    for rule in (block_on("name_latin"), block_on("birth_date")):
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, fix_probability_two_random_records_match=True
+            )
+            sessions.append(rule.get_blocking_rule("duckdb").blocking_rule_sql)
+        except Exception as e:  # too few pairs for EM: keep the starting m probabilities
+            logging.getLogger(__name__).warning("EM blocked on %s skipped: %s", rule, e)
+    body = linker.misc.save_model_to_json()
+    for comparison in body["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level"):
+                continue
+            level["u_probability"] = max(level.get("u_probability") or 0.0, 3.0 / n)
+            level["m_probability"] = max(level.get("m_probability") or 0.0, M_FLOOR)
+    body["linker_uid"] = None
+    return {
+        "format": FORMAT,
+        "splink": splink.__version__,
+        "em_blocking": sessions,
+        "u_pairs": int(n),
+        "settings": body,
+    }
+
+
+def check(model: dict) -> None:
+    """Raise ModelError unless `model` is a stored identity model this code can apply."""
+    if not isinstance(model, dict) or model.get("format") != FORMAT:
+        found = model.get("format") if isinstance(model, dict) else type(model).__name__
+        raise ModelError(f"not an identity model of format {FORMAT} (found {found!r})")
+
+
+def predict(
+    subjects: pa.Table,
+    records: pa.Table,
+    model: dict,
+    keep: int = 5,
+    population: int | None = None,
+    tf: dict[str, pa.Table] | None = None,
+) -> list[dict]:
+    """Score the blocked pairs; return each record's `keep` best candidates, best first.
+
+    `subjects` may be the whole population or only the candidates for a few records; then
+    `population` (the number of subjects) sets the prior and `tf` the term frequencies.
+    Each item: record uid, subject uid, rank, match_probability, match_weight, and the
+    explanation (see `explain`).
+    """
+    check(model)
+    if subjects.num_rows == 0 or records.num_rows == 0:
+        return []
+    lam = prior(population or subjects.num_rows)
+    body = dict(model["settings"], probability_two_random_records_match=lam)
+    linker = _linker(subjects, records, body, tf)
+    scored = linker.inference.predict(warning_mode="never").as_duckdbpyrelation()
+    subject_left = f"source_dataset_l = '{SUBJECTS}'"
+    rows = scored.query(
+        "scored",
+        f"""SELECT *, CASE WHEN {subject_left} THEN uid_r ELSE uid_l END AS record_uid,
+                   CASE WHEN {subject_left} THEN uid_l ELSE uid_r END AS subject_uid
+            FROM scored QUALIFY row_number() OVER (
+                PARTITION BY record_uid ORDER BY match_weight DESC, subject_uid) <= {keep}
+            ORDER BY record_uid, match_weight DESC, subject_uid""",
+    ).fetchall()
+    columns = [*scored.columns, "record_uid", "subject_uid"]
+    out, rank, last = [], 0, None
+    for values in rows:
+        row = dict(zip(columns, values, strict=True))
+        rank = rank + 1 if row["record_uid"] == last else 1
+        last = row["record_uid"]
+        flipped = row["source_dataset_l"] != SUBJECTS
+        out.append(
+            {
+                "record_uid": row["record_uid"],
+                "subject_uid": row["subject_uid"],
+                "rank": rank,
+                "match_probability": float(row["match_probability"]),
+                "match_weight": float(row["match_weight"]),
+                "explanation": explain(row, body, flipped),
+            }
+        )
+    return out
+
+
+def explain(row: dict[str, Any], body: dict, flipped: bool = False) -> dict:
+    """Return why a pair scored as it did: each comparison's level and match weight.
+
+    A comparison's match weight is log2 of its Bayes factor, the term-frequency adjustment
+    (shown apart) included; the prior weight plus the comparisons' weights is the pair's.
+    """
+    record_side, subject_side = ("l", "r") if flipped else ("r", "l")
+    comparisons = []
+    for comparison in body["comparisons"]:
+        name = comparison["output_column_name"]
+        gamma = row.get(f"gamma_{name}")
+        tf = row.get(f"mw_tf_adj_{name}")
+        weight = (row.get(f"mw_{name}") or 0.0) + (tf or 0.0)
+        comparisons.append(
+            {
+                "comparison": name,
+                "level": _level_label(comparison, gamma),
+                "gamma": gamma,
+                "match_weight": round(weight, 3),
+                "tf_adjustment": None if tf is None else round(tf, 3),
+                "record": row.get(f"{name}_{record_side}"),
+                "subject": row.get(f"{name}_{subject_side}"),
+            }
+        )
+    lam = body["probability_two_random_records_match"]
+    return {
+        "prior_weight": round(math.log2(lam / (1 - lam)), 3),
+        "match_weight": round(float(row["match_weight"]), 3),
+        "match_probability": float(row["match_probability"]),
+        "comparisons": comparisons,
+    }
+
+
+def _level_label(comparison: dict, gamma: int | None) -> str | None:
+    """Return the label of the level with comparison vector value `gamma`.
+
+    Splink numbers a comparison's levels: the null level -1, the others from the top down
+    to 0 for the last (else) level.
+    """
+    levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+    if gamma is None:
+        return None
+    if gamma == -1:
+        return f"{comparison['output_column_name']} missing on one side (no evidence)"
+    index = len(levels) - 1 - gamma
+    if not 0 <= index < len(levels):
+        return None
+    return levels[index].get("label_for_charts") or levels[index].get("sql_condition")
