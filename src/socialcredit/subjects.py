@@ -139,12 +139,7 @@ def file_view(store: Store, ev: Evaluation, f: File, national_id: str | None) ->
             }
             for e in ev.entries
         ],
-        "notices": [
-            {k: v for k, v in n.items() if v is not None and k not in ("key", "subject_id", "id")}
-            | {"date": n["date"].isoformat()}
-            for n in store.notices(ev.subject_id)
-            if n["date"] <= day
-        ],
+        "notices": [notice_view(n) for n in store.notices(ev.subject_id) if n["date"] <= day],
         "checks": [
             {"at": a["at"], "by": a["actor"], "role": a["role"], "purpose": a["action"]}
             | ({"service": a["service"]} if a.get("service") else {})
@@ -152,6 +147,16 @@ def file_view(store: Store, ev: Evaluation, f: File, national_id: str | None) ->
             if a["action"] in ("check", "read") and a["role"] != "subject"
         ],
     }
+
+
+def notice_view(n: dict) -> dict:
+    """A stored notice in SPEC §4's shape: date, kind, list?, objection_id?, outcome?, text."""
+    out = {"date": n["date"].isoformat(), "kind": n["kind"]}
+    for field, key in (("list_id", "list"), ("objection_id", "objection_id"),
+                       ("outcome", "outcome")):  # fmt: skip
+        if n.get(field) is not None:
+            out[key] = n[field]
+    return out | {"text": n["text"]}
 
 
 def set_consent(

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from socialcredit.cli import files, identity, model, records, rulebook  # noqa: F401  (verbs)
+from socialcredit.cli import files, identity, model, records, rulebook, service  # noqa: F401
 from socialcredit.cli.base import Ctx, cli
 
 # -- entry point ---------------------------------------------------------------------------

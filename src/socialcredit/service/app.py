@@ -1,0 +1,82 @@
+"""The application: routes, problem+json errors, limits and metrics over one store.
+
+The API answers for today, the machine's local date (SPEC §3): there is no `as_of`
+parameter, because a provider that could ask about another day would see listings still
+in their notice period, which nobody may enforce yet. Tests and replays pass `today`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from datetime import date
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from socialcredit import __version__
+from socialcredit.service import problems
+from socialcredit.service.decisions import Index
+from socialcredit.service.deps import Service
+from socialcredit.service.limits import BODY_TIMEOUT, MAX_BODY, BodyLimit, PeopleBudget
+from socialcredit.service.metrics import Metrics, MetricsMiddleware
+from socialcredit.service.routes import ROUTERS
+from socialcredit.store import Store, StoreError
+
+DESCRIPTION = """\
+Sources push records, providers check people at their own services, subjects read their
+own file and object, officials work the review queue and may read any file, auditors verify
+the log. Every check and every read of a file is logged, and the subject sees who asked.
+
+Each token has one role (`socialcredit token create`). Errors are RFC 9457
+`application/problem+json`. Bodies are limited to 10 MiB; a provider token may check a
+budget of people a minute (default 1,200; a batch spends one per person).
+"""
+
+
+def create_app(
+    store_url: str | None = None,
+    *,
+    store: Store | None = None,
+    today: Callable[[], date] = date.today,
+    max_body: int = MAX_BODY,
+    body_timeout: float = BODY_TIMEOUT,
+) -> FastAPI:
+    """Return the API over the store at `store_url` (or an opened `store`)."""
+    owned = store is None
+    store = store or Store.open(store_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        if owned:
+            store.close()
+
+    app = FastAPI(
+        title="socialcredit", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.service = Service(store, Index(store), PeopleBudget(), Metrics(), today)
+    problems.install(app)
+
+    @app.exception_handler(StoreError)
+    async def _store(request, exc: StoreError):
+        return problems.response(503, str(exc), request.url.path)
+
+    for router in ROUTERS:
+        app.include_router(router)
+    # Added last is outermost: metrics see every answer, the 413s of BodyLimit included.
+    app.add_middleware(BodyLimit, limit=max_body, timeout=body_timeout)
+    app.add_middleware(
+        MetricsMiddleware, metrics=app.state.service.metrics, routes=app.router.routes
+    )
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            app.openapi_schema = problems.openapi_problem_media(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi
+    return app

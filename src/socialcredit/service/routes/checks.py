@@ -1,0 +1,127 @@
+"""POST /v1/checks and /v1/checks/batch: a provider asks about people at its own services."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from socialcredit.checks import services_of
+from socialcredit.service import problems
+from socialcredit.service.auth import Principal
+from socialcredit.service.decisions import Answer, log_checks
+from socialcredit.service.deps import Provider, Service, Svc, national_id
+from socialcredit.service.models import BatchIn, BatchOut, CheckIn, CheckOut, Person
+from socialcredit.service.problems import Problem
+
+router = APIRouter(tags=["checks"])
+
+
+def _own_service(who: Principal, svc: Service, name: str, day):
+    """Return the rulebook in force after checking the service is the token's and declared."""
+    if name not in who.services:
+        raise Problem(
+            403, f'token {who.token_id} checks for {", ".join(who.services)}, not for "{name}"'
+        )
+    rb = svc.index.rulebook(day)
+    if rb.services is not None and name not in services_of(rb):
+        raise Problem(
+            422,
+            f'service "{name}" is not declared in rulebook {rb.id} '
+            f"v{rb.version} — declared: {', '.join(services_of(rb))}",
+            errors=[{"path": "service", "message": "not declared"}],
+        )
+    return rb
+
+
+def _record(svc: Service, who: Principal, service_id: str, day, answers: list[Answer]) -> None:
+    log_checks(svc.store, who.token_id, who.role, service_id, day, answers)
+    svc.metrics.people.inc(len(answers))
+    for a in answers:
+        svc.metrics.decisions.labels(service_id, a.decision).inc()
+
+
+@router.post(
+    "/v1/checks",
+    response_model=CheckOut,
+    summary="Check one person at one of the token's services",
+    responses=problems.responses(400, 401, 403, 404, 408, 413, 422, 429),
+)
+def check(
+    body: CheckIn,
+    who: Provider,
+    svc: Svc,
+) -> dict:
+    """The decision and its reasons; never a score, a grade or a record. Logged for the
+    person to see. An unknown (valid) national id is allowed."""
+    day = svc.today()
+    rb = _own_service(who, svc, body.service, day)
+    nids = [national_id(body.national_id, "national_id")] if body.national_id is not None else []
+    sids = [body.subject_id] if body.subject_id is not None else []
+    svc.spend(who, 1)
+    by_nid, by_sid = svc.index.lookup(rb, body.service, day, nids, sids)
+    if sids and sids[0] not in by_sid:
+        raise Problem(404, f'no subject "{sids[0]}"')
+    a = by_nid.get(nids[0]) if nids else by_sid[sids[0]]
+    a = a or Answer(None, nids[0], "allow", [])
+    _record(svc, who, body.service, day, [a])
+    return {
+        "decision": a.decision,
+        "service": body.service,
+        "as_of": day.isoformat(),
+        "reasons": a.reasons,
+    }
+
+
+@router.post(
+    "/v1/checks/batch",
+    response_model=BatchOut,
+    summary="Check a manifest of people at one service in one call",
+    responses=problems.responses(400, 401, 403, 404, 408, 413, 422, 429),
+)
+def check_batch(
+    body: BatchIn,
+    who: Provider,
+    svc: Svc,
+) -> dict:
+    """One decision per person, in the order sent; each person spends one from the budget
+    and each check is logged. Every invalid national id is named (422)."""
+    day = svc.today()
+    rb = _own_service(who, svc, body.service, day)
+    people: list[tuple[str | None, str | None]] = []
+    errors = []
+    for i, p in enumerate(body.people):
+        if isinstance(p, Person) and p.subject_id is not None:
+            people.append((None, p.subject_id))
+            continue
+        raw, path = (
+            (p, f"people[{i}]")
+            if isinstance(p, str)
+            else (p.national_id, f"people[{i}].national_id")
+        )
+        try:
+            people.append((national_id(raw, path), None))
+        except Problem as e:
+            errors += e.errors
+    if errors:
+        detail = "; ".join(f"{e['path']}: {e['message']}" for e in errors[:3])
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        raise Problem(422, f"{len(errors)} invalid national id(s): {detail}{more}", errors=errors)
+    svc.spend(who, len(people))
+    nids = sorted({n for n, _ in people if n is not None})
+    sids = sorted({s for _, s in people if s is not None})
+    by_nid, by_sid = svc.index.lookup(rb, body.service, day, nids, sids)
+    missing = [s for s in sids if s not in by_sid]
+    if missing:
+        raise Problem(
+            404,
+            f"no subject {', '.join(missing[:5])}"
+            + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""),
+        )
+    results, answers = [], []
+    for nid, sid in people:
+        a = by_sid[sid] if sid is not None else by_nid.get(nid) or Answer(None, nid, "allow", [])
+        answers.append(a)
+        results.append(
+            {"national_id": nid, "subject_id": sid, "decision": a.decision, "reasons": a.reasons}
+        )
+    _record(svc, who, body.service, day, answers)
+    return {"service": body.service, "as_of": day.isoformat(), "results": results}
