@@ -369,3 +369,20 @@ def test_febrl4_precision_is_perfect_and_recall_high_at_the_sanction_threshold()
     assert result["false_positives"] == []
     assert result["precision"] == 1.0
     assert result["recall"] >= 0.99
+
+
+def test_the_file_shows_why_each_linked_record_joined_it(linked):
+    from socialcredit.subjects import show
+
+    row = next(r for r in unkeyed(linked) if r["subject_id"] is not None)
+    f = show(linked, date(2026, 7, 1), subject_id=row["subject_id"])
+    shown = next(
+        r
+        for r in f["records"]
+        if (r["source"], r["record_id"]) == (row["source"], row["record_id"])
+    )
+    assert shown["link_confidence"] >= 0.99 and shown["link"]["state"] == "linked"
+    assert {c["comparison"] for c in shown["link"]["comparisons"]} >= {"name", "birth_date"}
+    assert all(isinstance(c["match_weight"], float) for c in shown["link"]["comparisons"])
+    keyed = [r for r in f["records"] if r["link_confidence"] is None]
+    assert all(r["link"] is None for r in keyed)

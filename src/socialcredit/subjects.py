@@ -112,6 +112,7 @@ def file_view(store: Store, ev: Evaluation, f: File, national_id: str | None) ->
                 "points": c.points if c else 0.0,
                 "legal_basis": rule.legal_basis if rule else None,
                 "link_confidence": v.link_confidence,
+                "link": link_reason(store, v) if v.link_confidence is not None else None,
                 "objection": objected.get(v.key),
             }
         )
@@ -145,6 +146,27 @@ def file_view(store: Store, ev: Evaluation, f: File, national_id: str | None) ->
             | ({"service": a["service"]} if a.get("service") else {})
             for a in store.audit_entries(ev.subject_id)
             if a["action"] in ("check", "read") and a["role"] != "subject"
+        ],
+    }
+
+
+def link_reason(store: Store, v) -> dict | None:
+    """Why a record without a national id was linked here: the comparison levels and
+    their match weights (issue 3), as the identity module stored them."""
+    from socialcredit.identity import explanation
+
+    row = explanation(store, v.source, v.record_id)
+    if row is None:
+        return None
+    why = row.get("explanation") or {}
+    return {
+        "state": row.get("state"),
+        "model_version": row.get("model_version"),
+        "match_probability": row.get("match_probability"),
+        "confidence": row.get("confidence"),
+        "comparisons": [
+            {k: c.get(k) for k in ("comparison", "level", "match_weight")}
+            for c in why.get("comparisons", [])
         ],
     }
 

@@ -183,6 +183,11 @@ class FileRecord(BaseModel):
     points: float
     legal_basis: str | None
     link_confidence: float | None
+    link: dict | None = Field(
+        default=None,
+        description="for a record linked without a national id: why (comparison levels and "
+        "match weights)",
+    )
     objection: str | None = Field(description="open, accepted or rejected; null when none")
 
 
