@@ -5,6 +5,7 @@ Each module registers the verbs of one area on the `cli` group in base.py.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -35,6 +36,9 @@ def split_globals(argv: list[str]) -> tuple[list[str], str | None, bool]:
 def main(argv: list[str] | None = None) -> None:
     from socialcredit.errors import USER_ERRORS
 
+    # Splink reports each comparison level unseen in training; the link report says what
+    # matters, so keep its chatter off the terminal.
+    logging.getLogger("splink").setLevel(logging.ERROR)
     args, db, as_json = split_globals(list(sys.argv[1:] if argv is None else argv))
     ctx = Ctx(db, as_json)
     try:

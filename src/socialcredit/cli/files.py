@@ -42,9 +42,10 @@ def score(ctx, engine, as_of):
 
 
 def _print_summary(s):
-    t = Table(
-        title=f"{s['subjects']} subjects scored on {s['as_of']} ({s['engine']}, {s['seconds']} s)"
+    out.print(
+        f"{s['subjects']:,} subjects scored on {s['as_of']} ({s['engine']}, {s['seconds']} s)"
     )
+    t = Table()
     t.add_column("grade")
     t.add_column("people", justify="right")
     for g, n in s["by_grade"].items():
@@ -86,7 +87,7 @@ def _print_file(d):
     t = Table(title="records")
     for c in ("record", "type", "occurred", "rule", "points", "counts"):
         t.add_column(c)
-    for r in d["records"]:
+    for r in sorted(d["records"], key=lambda r: (r["occurred_at"], r["source"], r["record_id"])):
         t.add_row(
             f"{r['source']}:{r['record_id']}",
             r["type"],
