@@ -386,3 +386,32 @@ def test_the_file_shows_why_each_linked_record_joined_it(linked):
     assert all(isinstance(c["match_weight"], float) for c in shown["link"]["comparisons"])
     keyed = [r for r in f["records"] if r["link_confidence"] is None]
     assert all(r["link"] is None for r in keyed)
+
+
+def test_an_accepted_objection_to_a_link_unlinks_the_record_for_good(linked):
+    from socialcredit.objections import decide_objection, file_objection
+    from socialcredit.subjects import show
+
+    day = date(2026, 7, 1)
+    row = next(r for r in unkeyed(linked) if r["subject_id"] is not None)
+    owner, key = row["subject_id"], f"{row['source']}:{row['record_id']}"
+    o = file_objection(linked, key, "this fare evasion is not mine", day, subject_id=owner,
+                       kind="link")  # fmt: skip
+    in_file = [r for r in show(linked, day, subject_id=owner)["records"]
+               if f"{r['source']}:{r['record_id']}" == key]  # fmt: skip
+    assert in_file and in_file[0]["objection"] == "open"
+    decide_objection(linked, o["objection_id"], "accepted", "the clerk mistyped the name", day)
+    after = [
+        f"{r['source']}:{r['record_id']}" for r in show(linked, day, subject_id=owner)["records"]
+    ]
+    assert key not in after
+    assert L.explanation(linked, row["source"], row["record_id"])["subject_id"] != owner
+    L.link_batch(linked, day, retrain=True, relink=True)
+    assert linked.record_versions(row["source"], row["record_id"])[-1]["subject_id"] != owner
+    from socialcredit.store import StoreError
+
+    with pytest.raises(StoreError, match="not linked"):
+        keyed = next(r for r in show(linked, day, subject_id=owner)["records"]
+                     if r["link_confidence"] is None)  # fmt: skip
+        file_objection(linked, f"{keyed['source']}:{keyed['record_id']}", "x", day,
+                       subject_id=owner, kind="link")  # fmt: skip

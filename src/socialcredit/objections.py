@@ -23,9 +23,17 @@ def parse_target(text: str) -> tuple[str, str]:
 
 
 def file_objection(
-    store: Store, target: str, reason: str, day: date, subject_id: str | None = None
+    store: Store,
+    target: str,
+    reason: str,
+    day: date,
+    subject_id: str | None = None,
+    kind: str = "record",
 ) -> dict:
-    """File an objection against a record; `subject_id` restricts it to that subject's file."""
+    """File an objection against a record (`kind` "record") or against its identity link
+    ("link": the record is not this person's); `subject_id` restricts it to that file.
+
+    Either way, while open it suspends the restrict entries the record caused."""
     source, record_id = parse_target(target)
     versions = store.record_versions(source, record_id)
     owner = versions[-1]["subject_id"] if versions else None
@@ -35,7 +43,7 @@ def file_objection(
         raise ValueError("--reason must say why the record is wrong")
     rb = store.rulebook_in_force(day)
     deadline = dates.add(day, rb.due_process.review_deadline, rb.country)
-    oid = store.add_objection(owner, source, record_id, reason, day, deadline)
+    oid = store.add_objection(owner, source, record_id, reason, day, deadline, target=kind)
     rescore_subject(store, owner, day)
     return {
         "objection_id": oid,
@@ -60,6 +68,12 @@ def decide_objection(
     if not note.strip():
         raise ValueError("--note must give the reasons for the decision")
     store.decide_objection(objection_id, outcome, note, day, by)
+    if outcome == "accepted" and o["target"] == "link":
+        # not this person's record: unlink it for good, so no retraining links it back
+        from socialcredit.identity import judge
+
+        judge(store, o["source"], o["record_id"], o["subject_id"], same=False, by=by, on=day,
+              note=f"objection {objection_id} accepted: {note}")  # fmt: skip
     rescore_subject(store, o["subject_id"], day)
     store.add_notices(
         [

@@ -164,13 +164,16 @@ def objection():
 @objection.command("file")
 @click.option("--record", "target", required=True, help="SOURCE:RECORD_ID")
 @click.option("--reason", required=True)
+@click.option("--link", "link", is_flag=True,
+              help="the record is not this person's: object to its identity link")  # fmt: skip
 @day_option()
 @pass_ctx
-def objection_file(ctx, target, reason, as_of):
-    """Object to a record; restrict entries it caused are suspended meanwhile."""
+def objection_file(ctx, target, reason, link, as_of):
+    """Object to a record (or with --link, to its link); restrict entries it caused are
+    suspended meanwhile."""
     from socialcredit.objections import file_objection
 
-    data = file_objection(ctx.store, target, reason, as_of)
+    data = file_objection(ctx.store, target, reason, as_of, kind="link" if link else "record")
     ctx.emit(data, lambda d: click.echo(f"{d['objection_id']} open, deadline {d['deadline']}"))
 
 

@@ -76,7 +76,8 @@ def _queries(known_at: date | None, dialect: str) -> dict[str, str]:
         "objections": (
             "SELECT objection_id, subject_id, source, record_id, filed_on, deadline,"
             f" {state} AS state, {decided} AS decided_on"
-            " FROM objections WHERE target = 'record'" + (f" AND filed_on <= {k}" if k else "")
+            " FROM objections WHERE target IN ('record', 'link')"
+            + (f" AND filed_on <= {k}" if k else "")
         ),
         "subjects": "SELECT subject_id, national_id FROM subjects"
         + (f" WHERE created_on <= {k}" if k else ""),

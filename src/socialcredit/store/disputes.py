@@ -44,16 +44,26 @@ class Disputes:
         reason: str,
         filed_on: date,
         deadline: date,
+        target: str = "record",
     ) -> str:
-        """File an objection against one of the subject's records; return its id."""
+        """File an objection against one of the subject's records (target "record": the
+        fact is wrong) or against its link (target "link": the record is not theirs)."""
+        if target not in ("record", "link"):
+            raise StoreError(f'objection target "{target}" is unknown — use record or link')
         with self._write() as conn:
-            found = conn.scalar(
-                select(func.count()).where(
-                    records_t.c.subject_id == subject_id,
-                    records_t.c.source == source,
-                    records_t.c.record_id == record_id,
+            where = [
+                records_t.c.subject_id == subject_id,
+                records_t.c.source == source,
+                records_t.c.record_id == record_id,
+            ]
+            if target == "link":  # only a record linked without a national id has a link
+                where.append(records_t.c.link_confidence.is_not(None))
+            found = conn.scalar(select(func.count()).where(*where))
+            if not found and target == "link":
+                raise StoreError(
+                    f"record {source}:{record_id} is not linked to this subject by identity "
+                    "resolution — a record with a national id is objected to as a record"
                 )
-            )
             if not found:
                 raise StoreError(
                     f"record {source}:{record_id} is not in this subject's file — "
@@ -62,7 +72,7 @@ class Disputes:
             objection_id = "obj-" + secrets.token_hex(5)
             conn.execute(
                 insert(objections).values(
-                    objection_id=objection_id, subject_id=subject_id, target="record",
+                    objection_id=objection_id, subject_id=subject_id, target=target,
                     source=source, record_id=record_id, reason=reason, filed_on=filed_on,
                     deadline=deadline, state="open",
                 )

@@ -250,7 +250,9 @@ class Store(Disputes):
         r, c, o = records_t, consents, objections
         rq = select(*(r.c[f] for f in RECORD_FIELDS)).where(r.c.subject_id == subject_id)
         cq = select(c.c.source, c.c.action, c.c.on).where(c.c.subject_id == subject_id)
-        oq = select(objections).where(o.c.subject_id == subject_id, o.c.target == "record")
+        oq = select(objections).where(
+            o.c.subject_id == subject_id, o.c.target.in_(("record", "link"))
+        )
         if known_at is not None:
             rq = rq.where(r.c.ingested_on <= known_at)
             cq = cq.where(c.c.on <= known_at)
