@@ -481,6 +481,14 @@ def test_bad_objection_bodies(api):
         ),
         422,
     )
+    # a record that carries the person's own national id has no link to object to
+    r = api.client.post(
+        "/v1/me/objections",
+        headers=h,
+        json={"record": "court:k-objector", "reason": "not me", "target": "link"},
+    )
+    is_problem(r, 422)
+    assert r.json()["errors"][0]["path"] == "target"
 
 
 def test_audit_verify(api):

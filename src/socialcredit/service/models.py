@@ -249,6 +249,11 @@ class ObjectionIn(BaseModel):
         examples=["court:court-000123"],
     )
     reason: str = Field(max_length=10_000, pattern=r"\S", description="why the record is wrong")
+    target: Literal["record", "link"] = Field(
+        default="record",
+        description='"record": the fact is wrong; "link": the record, linked without a '
+        "national id, is not yours",
+    )
 
 
 class ObjectionOut(BaseModel):

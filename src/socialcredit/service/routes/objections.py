@@ -11,6 +11,7 @@ from socialcredit.service import problems
 from socialcredit.service.deps import Official, Subject, Svc
 from socialcredit.service.models import DecisionIn, ObjectionIn, ObjectionOut, QueueItem
 from socialcredit.service.problems import Problem
+from socialcredit.store import StoreError
 
 router = APIRouter(tags=["objections"])
 
@@ -50,9 +51,13 @@ def object_to_record(
                     f"already open, to be decided by {o['deadline']}",
                 )
     try:
-        out = file_objection(svc.store, body.record, body.reason, day, subject_id=who.subject_id)
+        out = file_objection(
+            svc.store, body.record, body.reason, day, subject_id=who.subject_id, kind=body.target
+        )
     except LookupError as e:
         raise Problem(404, str(e)) from None
+    except StoreError as e:  # a link objection against a record that carries its own id
+        raise Problem(422, str(e), errors=[{"path": "target", "message": str(e)}]) from None
     return out
 
 
