@@ -70,7 +70,6 @@ def _subject_features(rows: list[dict]) -> list[dict]:
 
 def train(store: Store, day: date, seed: int = 0) -> int:
     """Train a new model version on the subjects and every record without a national id."""
-    s.ensure(store)
     people = _subject_features(s.all_subjects(store))
     recs = [
         {"seq": r["seq"], **features(r["attrs"])[0]}
@@ -146,7 +145,6 @@ def link_batch(
     Trains a model first when none is stored or `retrain` is set. `relink` re-decides the
     links the model made earlier too (never those an official confirmed).
     """
-    s.ensure(store)
     report = LinkReport(day, _threshold(store, day))
     people = _subject_features(s.all_subjects(store))
     s.replace_subject_features(store, people)
@@ -189,7 +187,6 @@ def link_incremental(store: Store, records: Iterable, day: date | None = None) -
     blocking key with the records are read. Subjects created since the last batch are added
     to the index first. Without a stored model the records wait for `link_batch`.
     """
-    s.ensure(store)
     day = day or date.today()
     report = LinkReport(day, _threshold(store, day))
     pending = s.unkeyed_records(store, pending_only=True, keys=_keys(records))

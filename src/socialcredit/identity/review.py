@@ -29,7 +29,6 @@ def judge(
     "same" links the record to the subject (confidence 1); "different" unlinks it from that
     subject and links it anew among the other candidates. Either holds for good.
     """
-    s.ensure(store)
     versions = store.record_versions(source, record_id)
     if not versions:
         raise IdentityError(f"no record {source}:{record_id} — check the source and record_id")
@@ -89,13 +88,11 @@ def judge(
 
 def review_queue(store: Store, include_unmatched: bool = True) -> list[dict]:
     """Return the record versions waiting for an official, oldest first."""
-    s.ensure(store)
     states = ("review", "unmatched") if include_unmatched else ("review",)
     return s.links_in_state(store, states)
 
 
 def explanation(store: Store, source: str, record_id: str) -> dict | None:
     """Return the latest version's link: state, subject, probability, model, and why."""
-    s.ensure(store)
     rows = s.link_rows(store, source, record_id)
     return rows[0] if rows else None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import weakref
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 
@@ -17,7 +16,6 @@ from sqlalchemy.engine import Connection
 from socialcredit.identity.tables import (
     judgements,
     links,
-    metadata,
     models,
     subject_features,
 )
@@ -29,18 +27,6 @@ CHUNK = 900  # bound parameters per IN list (SQLite allows 999 by default)
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-_ENSURED: weakref.WeakSet = weakref.WeakSet()  # engines whose tables are known to exist
-
-
-def ensure(store: Store) -> None:
-    """Create the identity tables where they do not exist yet."""
-    if store.engine in _ENSURED:
-        return
-    with store._write() as conn:
-        metadata.create_all(conn, checkfirst=True)
-    _ENSURED.add(store.engine)
 
 
 def _chunks(items: list, n: int = CHUNK) -> Iterator[list]:
