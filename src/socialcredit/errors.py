@@ -2,7 +2,7 @@
 problem+json response (HTTP)."""
 
 from socialcredit.checks import CheckError
-from socialcredit.engine.duckdb import PlanError
+from socialcredit.engine.plan import PlanError
 from socialcredit.rulebook import RulebookError
 from socialcredit.store import StoreError
 

@@ -10,14 +10,10 @@ import duckdb
 import pyarrow as pa
 
 from socialcredit import dates
-from socialcredit.engine.plan import Plan
+from socialcredit.engine.plan import Plan, PlanError, in_list
 from socialcredit.rulebook.model import Rulebook
 
 INPUTS = ("records", "consents", "objections", "subjects")
-
-
-class PlanError(RuntimeError):
-    """A step of the batch plan failed; the message carries the failing SQL."""
 
 
 @dataclass
@@ -138,13 +134,7 @@ def run(con, rb: Rulebook, day: date, progress=None) -> BatchResult:
                 wanted = None
                 break
             wanted += list(ld.when.grade_in or ())
-        where = (
-            ""
-            if wanted is None
-            else "WHERE grade IN ("
-            + ", ".join("'" + g.replace("'", "''") + "'" for g in sorted(set(wanted)))
-            + ")"
-        )
+        where = "" if wanted is None else f"WHERE grade IN {in_list(set(wanted))}"
         step(
             "candidates",
             f"CREATE OR REPLACE TEMP TABLE cand AS SELECT subject_id FROM ({cond}) c {where}",

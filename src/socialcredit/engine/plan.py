@@ -18,6 +18,10 @@ from socialcredit.rulebook.model import ListDef, Rulebook
 FAR = "DATE '9999-12-31'"  # stands for "no end" where SQL needs an orderable value
 
 
+class PlanError(RuntimeError):
+    """A step of the batch plan failed; the message carries the failing SQL."""
+
+
 def lit(d: date) -> str:
     return f"DATE '{d.isoformat()}'"
 
