@@ -11,7 +11,6 @@ report as one self-contained page.
 from __future__ import annotations
 
 import html
-import io
 from collections import Counter
 from datetime import date
 
@@ -20,6 +19,7 @@ import pyarrow as pa
 
 from socialcredit.checks import services_of
 from socialcredit.engine import duckdb as engine
+from socialcredit.reports import SVG_RC, page, svg, table
 from socialcredit.rulebook.model import EFFECTS, Rulebook
 
 ALLOW = "allow"
@@ -335,13 +335,6 @@ def _metric_frame(attr: str, groups: np.ndarray, cells: np.ndarray) -> tuple[lis
 # -- the HTML page --------------------------------------------------------------------------
 
 
-def _svg(fig) -> str:
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    text = buf.getvalue()
-    return text[text.index("<svg") :]
-
-
 def _heatmap(grades: dict) -> str:
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
@@ -360,7 +353,7 @@ def _heatmap(grades: dict) -> str:
     for (i, j), v in np.ndenumerate(m):
         colour = "white" if v > m.max() / 2 else "black"
         ax.text(j + 0.5, i + 0.5, f"{int(v)}", ha="center", va="center", color=colour, fontsize=8)
-    return _svg(fig)
+    return svg(fig)
 
 
 def _bars(decisions: dict) -> str:
@@ -385,26 +378,7 @@ def _bars(decisions: dict) -> str:
     )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("people")
-    return _svg(fig)
-
-
-def _table(header: list[str], rows: list[list]) -> str:
-    def cell(v):
-        if isinstance(v, float):
-            return f"{v:.3g}"
-        if isinstance(v, list):
-            return "–".join(f"{x:.3g}" for x in v)
-        return "—" if v is None else html.escape(str(v))
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;
-padding:.2em .6em;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
-svg{max-width:100%;height:auto}"""
+    return svg(fig)
 
 
 def render_html(report: dict) -> str:
@@ -418,12 +392,12 @@ def render_html(report: dict) -> str:
         f"<p>As of {report['as_of']}, {report['subjects']} people. Nothing was changed.</p>",
         "<h2>Grades</h2>",
     ]
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "socialcredit"}):
+    with matplotlib.rc_context(SVG_RC):
         parts.append(_heatmap(report["grades"]))
         parts.append("<h2>Decisions that would change</h2>")
         parts.append(_bars(report["decisions"]))
     parts.append(
-        _table(
+        table(
             [
                 "service",
                 *[f"{e} (active)" for e in EFFECTS],
@@ -438,7 +412,7 @@ def render_html(report: dict) -> str:
     )
     parts.append("<h2>List entries that would start or end</h2>")
     parts.append(
-        _table(
+        table(
             ["list", "kind", "in force (active)", "in force (candidate)", "starting", "ending"],
             [
                 [lid, x["kind"], x["in_active"], x["in_candidate"], x["starting"], x["ending"]]
@@ -448,7 +422,7 @@ def render_html(report: dict) -> str:
     )
     parts.append("<h2>People affected (counts only)</h2>")
     parts.append(
-        _table(
+        table(
             ["measure", "people"],
             [
                 [k.replace("_", " "), v]
@@ -459,12 +433,7 @@ def render_html(report: dict) -> str:
     )
     if "fairness" in report:
         parts.append(_fairness_html(report["fairness"]))
-    body = "\n".join(parts)
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>"
-        f"<body>\n{body}\n</body></html>\n"
-    )
+    return page(title, parts)
 
 
 def _fairness_html(f: dict) -> str:
@@ -484,5 +453,5 @@ def _fairness_html(f: dict) -> str:
             for attr, groups in m["by"].items()
             for g in groups
         ]
-        parts.append(_table(["group", "people", "rate", "95% CI", "ratio", "95% CI"], rows))
+        parts.append(table(["group", "people", "rate", "95% CI", "ratio", "95% CI"], rows))
     return "\n".join(parts)
