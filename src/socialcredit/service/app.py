@@ -18,7 +18,14 @@ from socialcredit import __version__
 from socialcredit.service import problems
 from socialcredit.service.decisions import Index
 from socialcredit.service.deps import Service
-from socialcredit.service.limits import BODY_TIMEOUT, MAX_BODY, BodyLimit, PeopleBudget
+from socialcredit.service.limits import (
+    BODY_TIMEOUT,
+    MAX_BODY,
+    REQUEST_TIMEOUT,
+    BodyLimit,
+    PeopleBudget,
+    RequestTimeout,
+)
 from socialcredit.service.metrics import Metrics, MetricsMiddleware
 from socialcredit.service.routes import ROUTERS
 from socialcredit.store import Store, StoreError
@@ -29,8 +36,9 @@ own file and object, officials work the review queue and may read any file, audi
 the log. Every check and every read of a file is logged, and the subject sees who asked.
 
 Each token has one role (`socialcredit token create`). Errors are RFC 9457
-`application/problem+json`. Bodies are limited to 10 MiB; a provider token may check a
-budget of people a minute (default 1,200; a batch spends one per person).
+`application/problem+json`. Bodies are limited to 10 MiB; a request not answered within 30
+seconds gets 503; a provider token may check a budget of people a minute (default 1,200; a
+batch spends one per person), one budget however many workers serve.
 """
 
 
@@ -41,6 +49,7 @@ def create_app(
     today: Callable[[], date] = date.today,
     max_body: int = MAX_BODY,
     body_timeout: float = BODY_TIMEOUT,
+    request_timeout: float = REQUEST_TIMEOUT,
 ) -> FastAPI:
     """Return the API over the store at `store_url` (or an opened `store`)."""
     owned = store is None
@@ -55,7 +64,7 @@ def create_app(
     app = FastAPI(
         title="socialcredit", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
-    app.state.service = Service(store, Index(store), PeopleBudget(), Metrics(), today)
+    app.state.service = Service(store, Index(store), PeopleBudget(store), Metrics(), today)
     problems.install(app)
 
     @app.exception_handler(StoreError)
@@ -64,7 +73,9 @@ def create_app(
 
     for router in ROUTERS:
         app.include_router(router)
-    # Added last is outermost: metrics see every answer, the 413s of BodyLimit included.
+    # Added last is outermost: metrics see every answer, the 413s of BodyLimit included;
+    # the answer's clock starts once the body is in (its own limit is BodyLimit's).
+    app.add_middleware(RequestTimeout, timeout=request_timeout)
     app.add_middleware(BodyLimit, limit=max_body, timeout=body_timeout)
     app.add_middleware(
         MetricsMiddleware, metrics=app.state.service.metrics, routes=app.router.routes

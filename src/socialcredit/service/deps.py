@@ -42,12 +42,12 @@ class Service:
                 f"{people} people is more than token {who.token_id}'s budget of "
                 f"{limit} a minute — send at most {limit} at once",
             )
-        wait = self.budget.spend(who.token_id, people, limit)
+        wait, used = self.budget.spend(who.token_id, people, limit)
         if wait is not None:
             raise Problem(
                 429,
                 f"token {who.token_id} may check {limit} people a minute and has checked "
-                f"{self.budget.used(who.token_id)} in the last minute; retry in {wait} s",
+                f"{used} in the last minute; retry in {wait} s",
                 headers={"Retry-After": str(wait)},
             )
 

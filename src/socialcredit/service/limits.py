@@ -1,26 +1,25 @@
-"""The limits of a public endpoint (SPEC §5): body size, body read time, people checked.
+"""The limits of a public endpoint (SPEC §5): body size and read time, answer time, people
+checked.
 
-The people budget is a sliding-window log kept in this process. Rate-limit libraries count
-requests, while this budget counts people — a batch of 400 spends 400 — and the whole of it
-is a deque per token; no shared store is needed because `serve` runs one process. Run
-several workers and each keeps its own budget (the effective budget multiplies).
+The people budget lives in the store (`store.budget`), not in this process: `serve` may
+run several worker processes, and a budget kept in each would multiply. Rate-limit
+libraries count requests, while this budget counts people — a batch of 400 spends 400.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 from socialcredit.service import problems
+from socialcredit.store import budget
 
 MAX_BODY = 10 * 1024 * 1024  # bytes (SPEC §5)
 BODY_TIMEOUT = 30.0  # seconds to deliver a whole request body
+REQUEST_TIMEOUT = 30.0  # seconds to answer once the body is in
 DEFAULT_BUDGET = 1200  # people a minute per provider token (SPEC §5)
-WINDOW = 60.0
+WINDOW = 60  # seconds
 
 
 class BodyLimit:
@@ -97,40 +96,69 @@ async def _no_receive():
     return {"type": "http.disconnect"}
 
 
+class RequestTimeout:
+    """ASGI middleware: a request not answered within `timeout` seconds gets 503.
+
+    The app runs in a task of its own; at the deadline, if no answer has started, the client
+    gets a problem+json 503 and the task is left to finish in the background, its answer
+    dropped. A sync route runs in a worker thread, which cannot be stopped; what it writes
+    still lands (ingest and the log are idempotent per request, so a retry duplicates
+    nothing). Once an answer has started it is never cut off.
+    """
+
+    def __init__(self, app, timeout: float = REQUEST_TIMEOUT) -> None:
+        self.app, self.timeout = app, timeout
+        self._abandoned: set[asyncio.Task] = set()  # held so they are not collected early
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = dropped = False
+
+        async def sending(message):
+            nonlocal started
+            if dropped:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        task = asyncio.create_task(self.app(scope, receive, sending))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.timeout)
+        except asyncio.CancelledError:  # the server is shutting down
+            task.cancel()
+            raise
+        if done or started:
+            await task
+            return
+        dropped = True
+        self._abandoned.add(task)
+        task.add_done_callback(self._finished)
+        detail = (
+            f"no answer within {self.timeout:g} seconds; the request may still complete — "
+            "retry it later (checks and records are safe to repeat)"
+        )
+        resp = problems.response(503, detail, scope.get("path"), headers={"Retry-After": "1"})
+        await resp(scope, _no_receive, send)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            problems.log.error("a request that timed out failed later", exc_info=task.exception())
+
+
 class PeopleBudget:
-    """Per-token budget of people checked in any `window` seconds (a sliding-window log)."""
+    """Per-token budget of people checked in any `window` seconds, shared through the store."""
 
-    def __init__(self, window: float = WINDOW, clock: Callable[[], float] = time.monotonic):
-        self.window, self.clock = window, clock
-        self._log: dict[str, deque[tuple[float, int]]] = {}
-        self._used: dict[str, int] = {}
-        self._lock = threading.Lock()
+    def __init__(self, store, window: int = WINDOW, clock: Callable[[], float] = time.time):
+        # Wall-clock time, not monotonic: every worker (and host) must agree on "now".
+        self.store, self.window, self.clock = store, window, clock
 
-    def spend(self, key: str, n: int, limit: int) -> int | None:
-        """Spend `n` people from `key`'s budget; return None, or the seconds to wait (refused).
+    def spend(self, key: str, n: int, limit: int) -> tuple[int | None, int]:
+        """Spend `n` people from `key`'s budget; return `(None, used)` or `(wait, used)`.
 
-        A refused request spends nothing. `n` above `limit` is the caller's to refuse.
+        `wait` is the seconds until the request would fit; a refused request spends nothing.
+        `n` above `limit` is the caller's to refuse.
         """
-        now = self.clock()
-        with self._lock:
-            log = self._log.setdefault(key, deque())
-            used = self._used.get(key, 0)
-            while log and log[0][0] <= now - self.window:
-                used -= log.popleft()[1]
-            if used + n <= limit:
-                log.append((now, n))
-                self._used[key] = used + n
-                return None
-            self._used[key] = used
-            freed = 0
-            for at, count in log:
-                freed += count
-                if used - freed + n <= limit:
-                    return max(1, math.ceil(at + self.window - now))
-            return max(1, math.ceil(self.window))
-
-    def used(self, key: str) -> int:
-        """Return the people spent in the current window."""
-        with self._lock:
-            now = self.clock()
-            return sum(c for at, c in self._log.get(key, ()) if at > now - self.window)
+        return budget.spend(self.store, key, n, limit, self.window, self.clock())

@@ -1,0 +1,125 @@
+"""The limits every worker must agree on (SPEC §5): one people budget per token across
+server processes, and a request that takes too long answered cleanly.
+
+Two apps over one store stand for two `serve` workers: each opens the store itself, so
+nothing is shared between them but the database. Real uvicorn servers, a real client.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+from fastapi import Request
+from stdnum.cn import ric
+
+from socialcredit.rulebook import default_rulebook_text, load_rulebook
+from socialcredit.service import create_app
+from socialcredit.service.auth import create_token
+from socialcredit.service.deps import service
+from socialcredit.service.server import background
+from socialcredit.store import Store
+
+PROBLEM = "application/problem+json"
+
+
+def nid(n: int) -> str:
+    body = f"110105{1970 + n // 1000 % 40}0101{n % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+@pytest.fixture
+def opened(store_url):
+    store = Store.open(store_url)
+    store.load_rulebook(load_rulebook(default_rulebook_text()))
+    yield store_url, store
+    store.close()
+
+
+def test_two_workers_over_one_store_spend_one_budget(opened):
+    url, store = opened
+    t = create_token(store, "provider", services=["flight"], rate=5)
+    other = create_token(store, "provider", services=["flight"], rate=5)
+
+    def batch(c, n, token=t):
+        people = [nid(i) for i in range(n)]
+        return c.post(
+            "/v1/checks/batch",
+            headers={"Authorization": f"Bearer {token['token']}"},
+            json={"service": "flight", "people": people},
+        )
+
+    with (
+        background(create_app(url)) as a_base,
+        background(create_app(url)) as b_base,
+        httpx.Client(base_url=a_base, timeout=30) as a,
+        httpx.Client(base_url=b_base, timeout=30) as b,
+    ):
+        assert batch(a, 3).status_code == 200
+        assert batch(b, 2).status_code == 200  # 5 of 5 spent, over two workers
+        for c in (a, b):
+            r = batch(c, 1)
+            assert r.status_code == 429, r.text
+            assert r.headers["content-type"] == PROBLEM
+            assert 1 <= int(r.headers["retry-after"]) <= 60
+            assert "has checked 5 in the last minute" in r.json()["detail"]
+        assert batch(b, 5, other).status_code == 200  # another token has its own budget
+
+
+def test_concurrent_spends_never_overrun_the_budget(opened):
+    """Eight threads race for a budget of 10 through two apps: exactly 10 people pass."""
+    url, store = opened
+    t = create_token(store, "provider", services=["flight"], rate=10)
+    headers = {"Authorization": f"Bearer {t['token']}"}
+    statuses: list[int] = []
+    with background(create_app(url)) as a_base, background(create_app(url)) as b_base:
+
+        def worker(base: str, k: int) -> None:
+            with httpx.Client(base_url=base, timeout=60) as c:
+                for i in range(4):
+                    body = {"national_id": nid(100 * k + i), "service": "flight"}
+                    statuses.append(c.post("/v1/checks", headers=headers, json=body).status_code)
+
+        threads = [
+            threading.Thread(target=worker, args=((a_base, b_base)[k % 2], k)) for k in range(8)
+        ]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert sorted(set(statuses)) == [200, 429]
+    assert statuses.count(200) == 10
+
+
+def test_a_request_over_the_time_limit_is_503(tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    with Store.open(url) as store:
+        store.load_rulebook(load_rulebook(default_rulebook_text()))
+        t = create_token(store, "provider", services=["flight"])
+        app = create_app(store=store, request_timeout=0.2)
+        release = threading.Event()
+
+        def stuck(request: Request):  # a route dependency that hangs, as a stalled database would
+            release.wait(30)
+            return request.app.state.service
+
+        app.dependency_overrides[service] = stuck
+        try:
+            with background(app) as base, httpx.Client(base_url=base, timeout=30) as c:
+                r = c.post(
+                    "/v1/checks",
+                    headers={"Authorization": f"Bearer {t['token']}"},
+                    json={"national_id": nid(1), "service": "flight"},
+                )
+                assert r.status_code == 503, r.text
+                assert r.headers["content-type"] == PROBLEM
+                body = r.json()
+                assert body["status"] == 503 and "0.2 seconds" in body["detail"]
+                assert body["instance"] == "/v1/checks"
+                assert c.get("/openapi.json").status_code == 200  # the server still answers
+                text = app.state.service.metrics.exposition().decode()
+                assert 'route="/v1/checks",status="503"' in text
+                release.set()  # the abandoned check finishes while the store is open
+        finally:
+            release.set()
