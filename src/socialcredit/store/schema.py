@@ -206,6 +206,16 @@ tokens = Table(
     Column("revoked", Boolean, nullable=False, default=False),
 )
 
+# The people a provider token checked, per second: the per-token budget (SPEC §5) is the
+# sum over the last minute. Kept in the store so every server worker spends one budget.
+check_budget = Table(
+    "check_budget",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("second", Integer, primary_key=True, autoincrement=False),  # since the epoch
+    Column("people", Integer, nullable=False),
+)
+
 # -- identity resolution (issue 3): model versions, links with explanations, judgements --
 
 identity_models = Table(
