@@ -44,6 +44,7 @@ from socialcredit.store.schema import (
     settings,
     subjects,
 )
+from socialcredit.store.schema import entries as entries_t
 from socialcredit.store.schema import records as records_t
 
 RECORD_FIELDS = (
@@ -335,6 +336,13 @@ class Store(Disputes):
             arrow.replace_subject_results(
                 conn, subject_id, as_of, rulebook_id, version, score, grade, entries, decisions
             )
+
+    def stored_entries(self) -> list[dict]:
+        """Return the list entries of the decision index, cause parsed (the harm audit's
+        check of what providers are told)."""
+        with self._read() as conn:
+            rows = conn.execute(select(entries_t)).all()
+        return [dict(r._mapping) | {"cause": json.loads(r.cause)} for r in rows]
 
     def decision(self, subject_id: str, service: str) -> dict | None:
         """Return the stored decision for a subject at a service, reasons parsed, or None."""
