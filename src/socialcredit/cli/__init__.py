@@ -10,7 +10,16 @@ import sys
 
 import click
 
-from socialcredit.cli import files, identity, model, records, rulebook, service  # noqa: F401
+from socialcredit.cli import (  # noqa: F401
+    files,
+    identity,
+    lab,
+    model,
+    records,
+    rulebook,
+    service,
+    stream,
+)
 from socialcredit.cli.base import Ctx, cli
 
 # -- entry point ---------------------------------------------------------------------------
