@@ -6,9 +6,11 @@ import time
 from datetime import date
 
 from socialcredit.checks import decide, services_of
-from socialcredit.engine.evaluate import evaluate
+from socialcredit.engine.evaluate import Evaluation, evaluate
+from socialcredit.engine.file import File
 from socialcredit.engine.lists import Entry
 from socialcredit.notices import entry_notices
+from socialcredit.rulebook.model import Rulebook
 
 ENGINES = ("duckdb",)
 
@@ -22,9 +24,11 @@ def score_population(store, day: date, engine: str = "duckdb", progress=None) ->
             f'engine "{engine}" is not available here — use one of {", ".join(ENGINES)}'
         )
     started = time.perf_counter()
+    from socialcredit.scorecard.timeline import model_for
+
     rb = store.rulebook_in_force(day)
     con = runner.connect(store.batch_tables())
-    result = runner.run(con, rb, day, progress=progress)
+    result = runner.run(con, rb, day, progress=progress, model=model_for(store, rb))
     store.write_results(day, rb.id, rb.version, result.scores, result.entries, result.decisions)
     notices = []
     for row in result.entries.to_pylist():
@@ -43,10 +47,20 @@ def score_population(store, day: date, engine: str = "duckdb", progress=None) ->
     return result.summary(engine)
 
 
+def evaluate_stored(store, file: File, rb: Rulebook, day: date) -> Evaluation:
+    """`evaluate` with what the store adds to a file: the commercial-score timeline, when
+    the rulebook has `model_score_at_least` lists and a model is stored."""
+    if not any(ld.when.model_score_at_least is not None for ld in rb.lists):
+        return evaluate(file, rb, day)
+    from socialcredit.scorecard.timeline import file_timeline, model_for
+
+    return evaluate(file, rb, day, file_timeline(file, rb, day, model_for(store, rb)))
+
+
 def rescore_subject(store, subject_id: str, day: date) -> None:
     """Re-evaluate one file after a change and update its decisions and notices."""
     rb = store.rulebook_in_force(day)
-    ev = evaluate(store.file(subject_id), rb, day)
+    ev = evaluate_stored(store, store.file(subject_id), rb, day)
     live = ev.in_force()
     decisions = []
     for service in services_of(rb):

@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import date
 
 from socialcredit.checks import decide
-from socialcredit.engine.evaluate import Evaluation, evaluate
+from socialcredit.engine.evaluate import Evaluation
 from socialcredit.engine.file import File
 from socialcredit.engine.view import objection_state, version_in_force
 from socialcredit.records import check_national_id
-from socialcredit.scoring import rescore_subject
+from socialcredit.scoring import evaluate_stored, rescore_subject
 from socialcredit.store import Store
 
 
@@ -36,7 +36,8 @@ def resolve(store: Store, national_id: str | None = None, subject_id: str | None
 def evaluation(
     store: Store, subject_id: str, day: date, known_at: date | None = None
 ) -> Evaluation:
-    return evaluate(store.file(subject_id, known_at), store.rulebook_in_force(day), day)
+    f = store.file(subject_id, known_at)
+    return evaluate_stored(store, f, store.rulebook_in_force(day), day)
 
 
 def check(
@@ -83,7 +84,7 @@ def show(
     if role != "subject":
         store.audit(actor, role, "read", subject_id=sid, detail={"purpose": "read"})
     f = store.file(sid, known_at)
-    return file_view(store, evaluate(f, store.rulebook_in_force(day), day), f, nid)
+    return file_view(store, evaluate_stored(store, f, store.rulebook_in_force(day), day), f, nid)
 
 
 def file_view(store: Store, ev: Evaluation, f: File, national_id: str | None) -> dict:

@@ -86,8 +86,11 @@ def _calendar(con, rb: Rulebook, day: date) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE cal AS SELECT * FROM cal_arrow")
 
 
-def run(con, rb: Rulebook, day: date, progress=None) -> BatchResult:
-    """Evaluate everyone on `day`: scores, grades, entries in force, and decisions."""
+def run(con, rb: Rulebook, day: date, progress=None, model=None) -> BatchResult:
+    """Evaluate everyone on `day`: scores, grades, entries in force, and decisions.
+
+    `model` is the stored scorecard that `model_score_at_least` lists read (None: no
+    commercial score, so no such entries)."""
     t0 = time.perf_counter()
     steps: dict[str, float] = {}
 
@@ -143,9 +146,20 @@ def run(con, rb: Rulebook, day: date, progress=None) -> BatchResult:
         step("timeline", plan.grades("gt", pairs="evc"))
         bodies += [(ld, plan.grade_list(ld, "gt")) for ld in grade_lists]
 
+    model_lists = [ld for ld in rb.lists if ld.when.model_score_at_least is not None]
+    if model_lists and model is not None:
+        from socialcredit.scorecard.timeline import timeline
+
+        # Only a subject who ever granted scoring consent can have a commercial score.
+        step("model_candidates", "CREATE OR REPLACE TEMP TABLE mcand AS SELECT DISTINCT "
+             "subject_id FROM consents WHERE source IS NULL AND action = 'grant'")
+        con.register("mt_arrow", timeline(con, rb, day, model, "mcand"))
+        step("model_timeline", "CREATE OR REPLACE TEMP TABLE mt AS SELECT * FROM mt_arrow")
+        bodies += [(ld, plan.model_list(ld, "mt")) for ld in model_lists]
+
     step("list_rows", plan.list_rows())
     for ld in rb.lists:
-        if ld.when.grade_in:
+        if ld.when.grade_in or ld.when.model_score_at_least is not None:
             continue
         bodies.append((ld, plan.count_list(ld) if ld.when.count else plan.record_list(ld)))
     if bodies:

@@ -11,8 +11,8 @@ from datetime import date
 
 from socialcredit import dates
 from socialcredit.engine.file import File
-from socialcredit.engine.lists import Entry, list_entries
-from socialcredit.engine.view import Present, consent_held, present_records
+from socialcredit.engine.lists import Entry, ModelTimeline, list_entries
+from socialcredit.engine.view import Present, consent_held, entry_acts, present_records
 from socialcredit.rulebook.model import Rulebook
 
 
@@ -107,8 +107,12 @@ def scored(file: File, rb: Rulebook, day: date) -> bool:
     return not rb.consent_required or consent_held(file.consents, None, day)
 
 
-def evaluate(file: File, rb: Rulebook, day: date) -> Evaluation:
-    """Evaluate one subject's file on `day` under rulebook `rb`."""
+def evaluate(
+    file: File, rb: Rulebook, day: date, model_timeline: ModelTimeline | None = None
+) -> Evaluation:
+    """Evaluate one subject's file on `day` under rulebook `rb`; `model_timeline` is the
+    commercial score on the file's event days, for `model_score_at_least` lists
+    (scorecard/timeline.py; None: no model, no such entries)."""
     present = present_records(file, rb, day)
     has_score = scored(file, rb, day)
     contributions = contributions_on(present, rb, day) if has_score else []
@@ -118,5 +122,6 @@ def evaluate(file: File, rb: Rulebook, day: date) -> Evaluation:
     def grade_at(d: date) -> str:
         return grade_on(present, rb, d, score_on(present, rb, d))
 
-    entries = list_entries(present, rb, day, has_score, grade_at)
+    acts = entry_acts(file, day)
+    entries = list_entries(present, rb, day, has_score, grade_at, model_timeline, acts)
     return Evaluation(file.subject_id, day, rb, score, grade, contributions, entries, present)

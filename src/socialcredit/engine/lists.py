@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from socialcredit import dates
-from socialcredit.engine.view import Present, end_of
+from socialcredit.engine.view import EntryAct, Present, end_of
 from socialcredit.rulebook.model import ListDef, Rulebook
 
 
@@ -26,9 +26,11 @@ class Entry:
     end: date | None
     state: str  # pending | active | suspended | ended
     cause: tuple[tuple[str, str], ...]  # (source, record_id)
+    removed: bool = False  # ended by an accepted objection or an approved repair
 
 
 GradeAt = Callable[[date], str]
+ModelTimeline = list[tuple[date, float | None]]  # (event day, commercial score or None)
 
 
 def state_of(
@@ -113,30 +115,72 @@ def event_days(present: list[Present], rb: Rulebook, day: date) -> list[date]:
     return sorted(d for d in days if d <= day)
 
 
-def grade_spans(ld: ListDef, present: list[Present], rb: Rulebook, day: date, grade_at: GradeAt):
-    wanted = set(ld.when.grade_in or ())
-    island_start = None
-    islands = []
-    for e in event_days(present, rb, day):
-        holds = grade_at(e) in wanted
-        if holds and island_start is None:
-            island_start = e
-        elif not holds and island_start is not None:
-            islands.append((island_start, e))
-            island_start = None
-    if island_start is not None:
-        islands.append((island_start, None))
-    for start, island_end in islands:
+def islands(days: list[date], holds: Callable[[date], bool]) -> list[tuple[date, date | None]]:
+    """Runs of consecutive event days on which the condition holds: (first day, the first
+    event day after it on which it no longer holds, or None)."""
+    start, out = None, []
+    for e in days:
+        ok = holds(e)
+        if ok and start is None:
+            start = e
+        elif not ok and start is not None:
+            out.append((start, e))
+            start = None
+    if start is not None:
+        out.append((start, None))
+    return out
+
+
+def island_spans(ld: ListDef, runs, rb: Rulebook, day: date, cause_on):
+    for start, island_end in runs:
         end = end_of(start, ld.term, rb.country) if ld.term else island_end
         last = day if end is None or end > day else end - timedelta(days=1)
-        cause = tuple(
+        yield start, end, cause_on(last)
+
+
+def grade_spans(ld: ListDef, present: list[Present], rb: Rulebook, day: date, grade_at: GradeAt):
+    wanted = set(ld.when.grade_in or ())
+    runs = islands(event_days(present, rb, day), lambda e: grade_at(e) in wanted)
+
+    def negative_on(last: date):
+        return tuple(
             p for p in present if p.rule is not None and p.rule.negative and p.counts_on(last)
         )
-        yield start, end, cause
+
+    return island_spans(ld, runs, rb, day, negative_on)
+
+
+def model_spans(ld: ListDef, timeline: ModelTimeline, rb: Rulebook, day: date):
+    """Islands where the commercial score reaches the threshold (scorecard/timeline.py);
+    no records cause them: the score does."""
+    score = dict(timeline)
+    floor = ld.when.model_score_at_least
+    runs = islands(sorted(d for d in score if d <= day),
+                   lambda d: score[d] is not None and score[d] >= floor)
+    return island_spans(ld, runs, rb, day, lambda last: ())
+
+
+def due_end(
+    ld: ListDef, rb: Rulebook, active_from: date, end: date | None, act: EntryAct | None
+) -> tuple[date | None, bool]:
+    """The entry's end after due process: a repair rule's `max_period` from the day it took
+    effect, and removal by an accepted objection or approved repair; (end, removed)."""
+    rule = rb.repair_for(ld.id)
+    ends = [end, end_of(active_from, rule.max_period if rule else None, rb.country)]
+    removed_on = act.removed_on if act else None
+    known = [d for d in [*ends, removed_on] if d is not None]
+    out = min(known) if known else None
+    return out, removed_on is not None and out == removed_on
 
 
 def list_entries(
-    present: list[Present], rb: Rulebook, day: date, has_score: bool, grade_at: GradeAt
+    present: list[Present],
+    rb: Rulebook,
+    day: date,
+    has_score: bool,
+    grade_at: GradeAt,
+    model_timeline: ModelTimeline | None = None,
+    acts: dict[tuple[str, date], EntryAct] | None = None,
 ) -> list[Entry]:
     """Every entry of every list that started on or before `day`, with its state on `day`."""
     out = []
@@ -144,7 +188,9 @@ def list_entries(
     for ld in rb.lists:
         if not has_score and (ld.kind == "reward" or ld.when.grade_in):
             continue  # no scoring consent: no grade-based and no reward lists
-        if ld.when.grade_in:
+        if ld.when.model_score_at_least is not None:
+            spans = model_spans(ld, model_timeline or [], rb, day)
+        elif ld.when.grade_in:
             spans = grade_spans(ld, present, rb, day, grade_at)
         elif ld.when.count:
             spans = count_spans(ld, present, rb)
@@ -154,9 +200,11 @@ def list_entries(
             if start > day:
                 continue
             active_from = dates.add(start, ld.notice, rb.country)
-            objected = any(p.objected for p in cause)
+            act = (acts or {}).get((ld.id, start))
+            end, removed = due_end(ld, rb, active_from, end, act)
+            objected = any(p.objected for p in cause) or (act is not None and act.objected)
             state = state_of(ld, start, active_from, end, day, objected, suspend)
             keys = tuple(sorted(p.rec.key for p in cause))
-            out.append(Entry(ld.id, ld.kind, start, active_from, end, state, keys))
+            out.append(Entry(ld.id, ld.kind, start, active_from, end, state, keys, removed))
     out.sort(key=lambda e: (e.list_id, e.start, e.cause))
     return out

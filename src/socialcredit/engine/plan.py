@@ -62,6 +62,7 @@ class Plan:
         durs += [o.valid_for for o in self.rb.grade_overrides]
         for ld in self.rb.lists:
             durs += [ld.term, ld.notice, ld.when.within]
+        durs += [x.max_period for x in self.rb.repair]
         return any(d is not None and d.unit == "wd" for d in durs)
 
     def rules_values(self) -> str:
@@ -107,14 +108,24 @@ class Plan:
                 "CREATE OR REPLACE TEMP MACRO add_wd(d, n) AS (SELECT w.day FROM cal c "
                 "JOIN cal w ON w.widx = c.widx + n AND w.work WHERE c.day = d)"
             )
+        # file.Objection.accepted_on and view.objection_state, row by row
+        accepted_on = """CASE WHEN decided_on IS NULL THEN deadline
+                              WHEN state = 'accepted' THEN decided_on
+                              WHEN appeal_decided_on IS NULL THEN appeal_deadline
+                              WHEN appeal_state = 'accepted' THEN appeal_decided_on END"""
+        states = f"""SELECT *, CASE WHEN acc <= {D} THEN 'accepted'
+                                    WHEN decided_on <= {D} THEN state
+                                    WHEN filed_on <= {D} THEN 'open' END AS st
+            FROM (SELECT *, {accepted_on} AS acc FROM objections)"""
         out.append(f"""CREATE OR REPLACE TEMP TABLE obj AS
             SELECT subject_id, source, record_id,
                    bool_or(st = 'accepted') AS accepted, bool_or(st = 'open') AS open
-            FROM (SELECT *, CASE WHEN decided_on IS NOT NULL AND decided_on <= {D} THEN state
-                                 WHEN deadline <= {D} THEN 'accepted'
-                                 WHEN filed_on <= {D} THEN 'open' END AS st
-                  FROM objections)
-            WHERE st IS NOT NULL GROUP BY ALL""")
+            FROM ({states}) WHERE st IS NOT NULL AND target <> 'entry' GROUP BY ALL""")
+        # view.entry_acts: approved repairs arrive as entry objections accepted that day
+        out.append(f"""CREATE OR REPLACE TEMP TABLE eobj AS
+            SELECT subject_id, list_id, entry_start AS start, bool_or(st = 'open') AS open,
+                   min(CASE WHEN st = 'accepted' THEN acc END) AS removed_on
+            FROM ({states}) WHERE st IS NOT NULL AND target = 'entry' GROUP BY ALL""")
         out.append(f"""CREATE OR REPLACE TEMP TABLE held AS
             SELECT subject_id, source FROM (
                 SELECT subject_id, source, arg_max(action, ("on", seq)) AS action
@@ -343,14 +354,33 @@ class Plan:
 
     def grade_list(self, ld: ListDef, timeline: str) -> str:
         """Islands of event days on which the grade condition held (table `timeline` has
-        subject_id, d, grade for the candidates)."""
-        wanted = in_list(ld.when.grade_in or ())
-        end = add_sql("s.start", ld.term) if ld.term else "s.island_end"
+        subject_id, d, grade for the candidates); the cause is the negative records."""
         negative = {r.record_type for r in self.rules if r.negative}
+        causes = f"""SELECT subject_id,
+                       list(source || ':' || record_id ORDER BY source, record_id) AS cause,
+                       bool_or(objected) AS objected
+                FROM ({self.view(negative)})
+                WHERE occ <= {self.D} AND ("end" IS NULL OR {self.D} < "end")
+                  AND subject_id IN (SELECT subject_id FROM s)
+                GROUP BY subject_id"""
+        return self.islands(ld, timeline, f"grade IN {in_list(ld.when.grade_in or ())}", causes)
+
+    def model_list(self, ld: ListDef, timeline: str) -> str:
+        """Islands where the commercial score reached the threshold (table `timeline` has
+        subject_id, d, score: scorecard/timeline.py); the score, not a record, causes them."""
+        floor = ld.when.model_score_at_least
+        return self.islands(ld, timeline, f"COALESCE(score >= {floor!r}, false)")
+
+    def islands(self, ld: ListDef, timeline: str, ok: str, causes: str | None = None) -> str:
+        """Runs of consecutive event days of `timeline` on which `ok` holds, as spans: the
+        run's first day, and its end (the term, or the first day it no longer held)."""
+        end = add_sql("s.start", ld.term) if ld.term else "s.island_end"
+        if causes is None:
+            causes = "SELECT NULL::VARCHAR AS subject_id, []::VARCHAR[] AS cause, false AS objected"
         return f"""WITH t AS (
-                SELECT subject_id, d, grade IN {wanted} AS ok,
+                SELECT subject_id, d, {ok} AS ok,
                        lead(d) OVER (PARTITION BY subject_id ORDER BY d) AS next_d,
-                       sum(CASE WHEN grade IN {wanted} THEN 0 ELSE 1 END) OVER (
+                       sum(CASE WHEN {ok} THEN 0 ELSE 1 END) OVER (
                            PARTITION BY subject_id ORDER BY d ROWS UNBOUNDED PRECEDING) AS grp
                 FROM {timeline}),
             s AS (
@@ -358,14 +388,7 @@ class Plan:
                        CASE WHEN bool_or(next_d IS NULL) THEN NULL ELSE max(next_d) END
                          AS island_end
                 FROM t WHERE ok GROUP BY subject_id, grp),
-            neg AS (
-                SELECT subject_id,
-                       list(source || ':' || record_id ORDER BY source, record_id) AS cause,
-                       bool_or(objected) AS objected
-                FROM ({self.view(negative)})
-                WHERE occ <= {self.D} AND ("end" IS NULL OR {self.D} < "end")
-                  AND subject_id IN (SELECT subject_id FROM s)
-                GROUP BY subject_id)
+            neg AS ({causes})
             SELECT s.subject_id, {q(ld.id)} AS list_id, s.start, {end} AS "end",
                    COALESCE(neg.cause, []) AS cause, COALESCE(neg.objected, false) AS objected
             FROM s LEFT JOIN neg USING (subject_id)"""
@@ -377,13 +400,27 @@ class Plan:
         gate = ""
         if self.rb.consent_required and ld.kind == "reward":
             gate = "WHERE subject_id IN (SELECT subject_id FROM held WHERE source IS NULL)"
+        spans = f"""SELECT *, {add_sql("start", ld.notice)} AS active_from FROM ({body}) b
+                  {gate}"""
+        rule = self.rb.repair_for(ld.id)
+        if self.objections or (rule and rule.max_period):  # lists.due_end
+            cap = add_sql("x.active_from", rule.max_period) if rule and rule.max_period else "NULL"
+            removed, opened, join = "NULL", "false", ""
+            if self.objections:
+                removed, opened = "eo.removed_on", "COALESCE(eo.open, false)"
+                join = """LEFT JOIN eobj eo ON eo.subject_id = x.subject_id
+                          AND eo.list_id = x.list_id AND eo.start = x.start"""
+            spans = f"""SELECT x.* REPLACE (
+                    nullif(least(COALESCE(x."end", {FAR}), COALESCE({cap}, {FAR}),
+                                 COALESCE({removed}, {FAR})), {FAR}) AS "end",
+                    x.objected OR {opened} AS objected)
+                FROM ({spans}) x {join}"""
         return f"""SELECT subject_id, list_id, start, active_from, "end",
                 CASE WHEN "end" IS NOT NULL AND "end" <= {D} THEN 'ended'
                      WHEN {str(suspend).lower()} AND objected THEN 'suspended'
                      WHEN {D} < active_from THEN 'pending' ELSE 'active' END AS state,
                 list_sort(cause) AS cause
-            FROM (SELECT *, {add_sql("start", ld.notice)} AS active_from FROM ({body}) b
-                  {gate}) x
+            FROM ({spans}) x
             WHERE start <= {D}"""
 
     def measures_values(self) -> str:

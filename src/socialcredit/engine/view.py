@@ -22,11 +22,15 @@ def version_in_force(v: RecordVersion, day: date) -> bool:
 
 
 def objection_state(o: Objection, day: date) -> str | None:
-    """open | accepted | rejected on `day`, or None when not yet filed."""
+    """open | accepted | rejected on `day`, or None when not yet filed.
+
+    Undecided at the review deadline, it is accepted for the subject; a rejection stands
+    until an appeal is accepted (or reaches its own deadline undecided)."""
+    accepted = o.accepted_on
+    if accepted is not None and accepted <= day:
+        return "accepted"
     if o.decided_on is not None and o.decided_on <= day:
         return o.state
-    if o.deadline <= day:
-        return "accepted"  # undecided at the review deadline: resolved for the subject
     if o.filed_on <= day:
         return "open"
     return None
@@ -68,6 +72,8 @@ def present_records(file: File, rb: Rulebook, day: date) -> list[Present]:
     """
     states: dict[tuple[str, str], set[str]] = {}
     for o in file.objections:
+        if o.target == "entry":
+            continue  # an entry objection acts on the entry (lists.entry_effects)
         state = objection_state(o, day)
         if state:
             states.setdefault((o.source, o.record_id), set()).add(state)
@@ -93,3 +99,32 @@ def present_records(file: File, rb: Rulebook, day: date) -> list[Present]:
         out.append(Present(v, rule, end, "open" in seen))
     out.sort(key=lambda p: (p.rec.occurred_at, p.rec.source, p.rec.record_id))
     return out
+
+
+@dataclass(frozen=True)
+class EntryAct:
+    """What due process did to one list entry by a day."""
+
+    objected: bool  # an objection against the entry is open on the day
+    removed_on: date | None  # an objection was accepted or a repair approved on this day
+
+
+def entry_acts(file: File, day: date) -> dict[tuple[str, date], EntryAct]:
+    """Entry objections and approved repairs as of `day`, by entry (list_id, start).
+
+    An accepted entry objection ends the entry on the day it was accepted; an approved
+    repair on the day it was decided; the earliest such day wins."""
+    opened: set[tuple[str, date]] = set()
+    removed: dict[tuple[str, date], date] = {}
+    ends = [
+        ((o.list_id, o.entry_start), o.accepted_on, objection_state(o, day))
+        for o in file.objections
+        if o.target == "entry" and o.list_id is not None and o.entry_start is not None
+    ]
+    ends += [((r.list_id, r.entry_start), r.decided_on, "accepted") for r in file.repairs]
+    for key, on, state in ends:
+        if state == "open":
+            opened.add(key)
+        elif state == "accepted" and on is not None and on <= day:
+            removed[key] = min(on, removed.get(key, on))
+    return {k: EntryAct(k in opened, removed.get(k)) for k in opened | set(removed)}

@@ -66,6 +66,7 @@ class Condition:
     count: int | None = None
     within: Duration | None = None
     grade_in: tuple[str, ...] | None = None
+    model_score_at_least: float | None = None  # the commercial score (350–950), reward lists
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,25 @@ class Measure:
 
 
 @dataclass(frozen=True)
+class RepairRule:
+    """Credit repair for one list: a subject may apply `min_period` after the entry took
+    effect; the entry ends by itself `max_period` after it took effect."""
+
+    list: str
+    min_period: Duration | None = None  # None: may apply at once
+    max_period: Duration | None = None  # None: no automatic end
+    legal_basis: str = ""
+
+
+@dataclass(frozen=True)
 class DueProcess:
     suspend_on_objection: bool = True
     review_deadline: Duration = Duration(15, "d")
     min_link_confidence: float = 0.99
+    # SPC Fa Shi [2017] No. 7 Art. 12: reconsideration may be sought within 10 days of a
+    # rejection and is decided within 15 days (docs/semantics.md, "Appeals").
+    appeal_window: Duration = Duration(10, "d")
+    appeal_review_deadline: Duration = Duration(15, "d")
     max_term: dict[str, Duration] = field(
         default_factory=lambda: {
             "minor": Duration(3, "m"),
@@ -119,6 +135,7 @@ class Rulebook:
     lists: tuple[ListDef, ...] = ()
     measures: tuple[Measure, ...] = ()
     due_process: DueProcess = field(default_factory=DueProcess)
+    repair: tuple[RepairRule, ...] = ()
     text: str = ""  # the YAML it was loaded from, kept verbatim
 
     def source(self, source_id: str) -> Source | None:
@@ -129,6 +146,9 @@ class Rulebook:
 
     def list_def(self, list_id: str) -> ListDef | None:
         return next((x for x in self.lists if x.id == list_id), None)
+
+    def repair_for(self, list_id: str) -> RepairRule | None:
+        return next((x for x in self.repair if x.list == list_id), None)
 
     def grade_for(self, score: float) -> str:
         """Return the first band whose inclusive minimum the score reaches."""

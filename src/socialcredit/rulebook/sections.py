@@ -15,6 +15,7 @@ from socialcredit.rulebook.model import (
     GradeOverride,
     ListDef,
     Measure,
+    RepairRule,
     Rule,
     Service,
     Source,
@@ -36,9 +37,13 @@ LIST_KEYS = (
     "description",
 )  # fmt: skip
 LIST_KINDS = ("restrict", "reward")
-WHEN_KEYS = ("record_type", "count", "within", "grade_in")
+WHEN_KEYS = ("record_type", "count", "within", "grade_in", "model_score_at_least")
 MEASURE_KEYS = ("list", "service", "effect", "justification")
-DUE_PROCESS_KEYS = ("suspend_on_objection", "review_deadline", "min_link_confidence", "max_term")
+DUE_PROCESS_KEYS = (
+    "suspend_on_objection", "review_deadline", "min_link_confidence", "max_term",
+    "appeal_window", "appeal_review_deadline",
+)  # fmt: skip
+REPAIR_KEYS = ("list", "min_period", "max_period", "legal_basis")
 
 
 def unique(
@@ -207,9 +212,12 @@ def _when(r: Reader, raw: object, path: str, grades: list[str] | None) -> Condit
     if m is None:
         return None
     has_type, has_grade = m.get("record_type") is not None, m.get("grade_in") is not None
-    if has_type == has_grade:
-        which = "not both" if has_type else "like {record_type: X} or {grade_in: [D]}"
-        r.problem(path, f"give exactly one of record_type or grade_in, {which}")
+    has_model = m.get("model_score_at_least") is not None
+    if has_type + has_grade + has_model != 1:
+        which = "not more" if has_type + has_grade + has_model else (
+            "like {record_type: X}, {grade_in: [D]} or {model_score_at_least: 700}")
+        r.problem(path, f"give exactly one of record_type, grade_in or model_score_at_least,"
+                        f" {which}")
     record_type = r.record_type(m.get("record_type"), at(path, "record_type"))
     count = r.integer(m, "count", path, minimum=1)
     if m.get("count") is not None and not has_type:
@@ -229,7 +237,8 @@ def _when(r: Reader, raw: object, path: str, grades: list[str] | None) -> Condit
         for gpath, grade in entries:
             if grades is not None:
                 _declared(r, str(grade), gpath, "grade", grades)
-    return Condition(record_type, count, within, grade_in)
+    at_least = r.number(m, "model_score_at_least", path, low=350, high=950)
+    return Condition(record_type, count, within, grade_in, at_least)
 
 
 def read_list(r: Reader, raw: object, path: str, grades: list[str] | None) -> ListDef | None:
@@ -245,6 +254,11 @@ def read_list(r: Reader, raw: object, path: str, grades: list[str] | None) -> Li
             at(path, "cleared_by"),
             "cleared_by works only for a list whose when is a record_type without count"
             " (a clearing record ends the entry of the record with the same case_no)",
+        )
+    if when and when.model_score_at_least is not None and kind == "restrict":
+        r.problem(
+            at(at(path, "when"), "model_score_at_least"),
+            "a commercial score may grant perks, never restrict: use it in a reward list",
         )
     entry = ListDef(
         id=list_id or "",
@@ -296,4 +310,23 @@ def read_due_process(r: Reader, raw: object) -> DueProcess:
         review_deadline=r.duration(m, "review_deadline", "due_process") or default.review_deadline,
         min_link_confidence=default.min_link_confidence if confidence is None else confidence,
         max_term=max_term,
+        appeal_window=r.duration(m, "appeal_window", "due_process") or default.appeal_window,
+        appeal_review_deadline=r.duration(m, "appeal_review_deadline", "due_process")
+        or default.appeal_review_deadline,
     )
+
+
+def read_repair(r: Reader, raw: object, path: str, lists: list[str]) -> RepairRule | None:
+    """One list's credit repair: `min_period` before applying, `max_period` to the end."""
+    m = r.mapping(raw, path, REPAIR_KEYS, required=("list",))
+    if m is None:
+        return None
+    list_id = r.text(m, "list", path)
+    _declared(r, list_id, at(path, "list"), "list", lists)
+    lo, hi = r.duration(m, "min_period", path), r.duration(m, "max_period", path)
+    if lo is not None and hi is not None and (lo.unit == hi.unit and lo.n > hi.n):
+        r.problem(at(path, "min_period"), f"{lo} is longer than max_period {hi} — "
+                  "a subject must be able to apply before the entry ends by itself")  # fmt: skip
+    if list_id is None:
+        return None
+    return RepairRule(list_id, lo, hi, r.text(m, "legal_basis", path, ""))
