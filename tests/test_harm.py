@@ -205,3 +205,57 @@ def test_html_report():
     assert "Harm audit: harm v1 as of 2025-06-01" in page
     assert "<td>on the wrong person</td><td>2</td>" in page
     assert "p1" not in page and "N9" not in page  # counts only, never who
+
+
+def test_cli_on_a_store(tmp_path, capsys):
+    """Ingest on the days the facts arrived, a late revocation included; audit from the CLI."""
+    import json
+
+    from socialcredit.city import DISTRICTS, national_id
+    from socialcredit.cli import main
+
+    code = DISTRICTS[0][1]
+    a, b = (national_id(date(1980, 1, i), code, 1, "M") for i in (1, 2))
+    db = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    rulebook = tmp_path / "rb.yaml"
+    rulebook.write_text(RB.text, encoding="utf-8")
+
+    def sc(*args):
+        try:
+            main([*args, "--db", db])
+        except SystemExit as e:
+            assert not e.code, capsys.readouterr().err
+        return capsys.readouterr().out
+
+    def ingest(name: str, day: str, *rows: str):
+        path = tmp_path / name
+        path.write_text("record_id,type,occurred_at,national_id,status\n" + "\n".join(rows))
+        sc("ingest", str(path), "--source", "court", "--as-of", day)
+
+    sc("rulebook", "load", str(rulebook))
+    ingest("b.csv", "2024-01-05", f"court-2,court.debt,2024-01-01,{b},active")
+    ingest("a.csv", "2024-03-01", f"court-1,court.debt,2024-03-01,{a},active")  # b's, in truth
+    ingest("revoke.csv", "2024-05-01", f"court-1,court.debt,2024-03-01,{a},revoked")
+    sc("score", "--as-of", "2025-06-01")  # the decision index the audit checks
+    truth = tmp_path / "truth.parquet"
+    pq.write_table(
+        pa.table({"source": ["court"] * 2, "record_id": ["court-1", "court-2"],
+                  "national_id": [b, b], "error": ["wrong_person", None]}),
+        truth,
+    )  # fmt: skip
+    html = tmp_path / "harm.html"
+    args = ["audit", "harm", "--truth", str(truth), "--as-of", "2025-06-01", "--html", str(html)]
+    r = json.loads(sc(*args, "--json"))
+    assert r["sanctions"]["entries"] == 2 and r["sanctions"]["in_force"] == 1
+    assert r["wrong_person"]["entries"] == 1
+    assert r["wrong_person"]["by_cause"] == {"linkage": 0, "source_mistake": 1}
+    assert r["wrong_person"]["days"] == days("2024-03-01", "2024-05-01")
+    assert r["outlived"]["by_reason"]["revoked"] == {"entries": 1, "days": 61}
+    assert (r["index"]["checked"], r["index"]["stale"]) == (1, 0)  # b's entry, rightly
+    assert r["exit_times"]["debtors"]["max_days"] == 61
+    assert "<svg" in html.read_text(encoding="utf-8")
+    text = sc(*args[:-2])
+    assert "wrong person: 1 sanctions on 1 people, 61 days" in text
+    assert "debtors: 1 exited, median 61 days" in text
+    # Without a truth file: no wrong-person counts, said plainly.
+    assert "no ground truth" in sc("audit", "harm", "--as-of", "2025-06-01")

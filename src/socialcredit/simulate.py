@@ -94,6 +94,19 @@ def simulate(
     return report
 
 
+def simulate_store(store, candidate: Rulebook, day: date, *, seed: int = 0) -> dict:
+    """Simulate `candidate` against the rulebook in force in `store` on `day`, with the
+    fairness audit over the subjects' identity attributes (the CLI's and the API's entry)."""
+    return simulate(
+        store.batch_tables(),
+        store.rulebook_in_force(day),
+        candidate,
+        day,
+        demographics_table(store.subject_attributes(), day),
+        seed=seed,
+    )
+
+
 def _transitions(subjects, a: _State, c: _State, active: Rulebook, candidate: Rulebook) -> dict:
     rows = [g.grade for g in active.grades] + [None]  # None: unscored
     cols = [g.grade for g in candidate.grades] + [None]

@@ -113,20 +113,10 @@ def rulebook_show(ctx, as_of):
 def simulate(ctx, rulebook_file, html_path, seed, as_of):
     """What a candidate rulebook would do to the population, changing nothing."""
     from socialcredit.rulebook import load_rulebook
-    from socialcredit.simulate import demographics_table, render_html
-    from socialcredit.simulate import simulate as run_simulation
+    from socialcredit.simulate import render_html, simulate_store
 
     candidate = load_rulebook(Path(rulebook_file).read_text(encoding="utf-8"))
-    store = ctx.store
-    demographics = demographics_table(store.subject_attributes(), as_of)
-    report = run_simulation(
-        store.batch_tables(),
-        store.rulebook_in_force(as_of),
-        candidate,
-        as_of,
-        demographics,
-        seed=seed,
-    )
+    report = simulate_store(ctx.store, candidate, as_of, seed=seed)
     if html_path:
         Path(html_path).write_text(render_html(report), encoding="utf-8")
     ctx.emit(report)

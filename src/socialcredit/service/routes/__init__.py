@@ -1,6 +1,6 @@
 """The HTTP routes of SPEC §5, one module per concern; each is thin: check, call, present."""
 
-from socialcredit.service.routes import audit, checks, files, health, objections, records
+from socialcredit.service.routes import audit, checks, files, health, lab, objections, records
 
 ROUTERS = [
     records.router,
@@ -8,5 +8,6 @@ ROUTERS = [
     files.router,
     objections.router,
     audit.router,
+    lab.router,
     health.router,
 ]
