@@ -415,3 +415,106 @@ def test_an_accepted_objection_to_a_link_unlinks_the_record_for_good(linked):
                      if r["link_confidence"] is None)  # fmt: skip
         file_objection(linked, f"{keyed['source']}:{keyed['record_id']}", "x", day,
                        subject_id=owner, kind="link")  # fmt: skip
+
+
+# -- --known-at: a link counts from the day it was made (SPEC §3) --------------------
+
+
+def test_under_known_at_a_link_counts_only_from_the_day_it_was_made(store):
+    from socialcredit.city import national_id
+    from socialcredit.subjects import show
+
+    store.load_rulebook(load_rulebook(default_rulebook_text()))
+    nid = national_id(date(1990, 5, 17), "522622", 123, "M")
+    keyed = {"record_id": "k1", "source": "court", "type": "court.judgment_breach",
+             "occurred_at": "2025-01-02", "national_id": nid, "name": "王伟"}  # fmt: skip
+    loose = {"record_id": "u1", "source": "rail", "type": "rail.fare_evasion",
+             "occurred_at": "2025-03-04", "name": "Wang Wei", "birth_date": "1990-05-17"}  # fmt: skip
+    ingested, linked_on = date(2026, 1, 5), date(2026, 2, 10)
+    ingest_rows(store, [keyed, loose], label="t", as_of=ingested)
+    sid = store.subject_by_national_id(nid)["subject_id"]
+    L.judge(store, "rail", "u1", sid, same=True, by="official-1", on=linked_on)
+
+    def ids(known_at):
+        return {v.record_id for v in store.file(sid, known_at).records}
+
+    def batch_ids(known_at):
+        return set(store.batch_tables(known_at)["records"].column("record_id").to_pylist())
+
+    assert ids(None) == ids(linked_on) == batch_ids(linked_on) == {"k1", "u1"}
+    # Ingested by then, but not yet linked: the record was in no file on that day.
+    before = date(2026, 2, 9)
+    assert ids(before) == batch_ids(before) == {"k1"}
+    shown = show(store, before, subject_id=sid, known_at=before)
+    assert [r["record_id"] for r in shown["records"]] == ["k1"]
+    # Unlinking takes it out again on every date.
+    L.judge(store, "rail", "u1", sid, same=False, by="official-1", on=date(2026, 3, 1))
+    assert ids(date(2026, 3, 1)) == ids(None) == {"k1"}
+
+
+# -- bad input: linked or left unlinked, never crashing, never silently dropped -------
+
+
+ODD = [
+    {"name": "王伟", "birth_date": "1985-03-12"},  # Chinese characters
+    {"name": "Wáng Wěi", "birth_date": "1985-03-12", "sex": "女"},  # pinyin with tone marks
+    {"name": "Zoë Ångström-Ñúñez", "birth_date": "1970-01-01", "phone": "+86 139 0000 1111"},
+    {"name": "Мария", "birth_date": "2001-12-31", "address": "  "},  # another script
+    {"name": "—", "birth_date": "1985-03-12"},  # no letters in the name
+]
+MISSING = [{"birth_date": "1985-03-12"}, {"name": "王伟"}, {"sex": "F"}]  # too little to ingest
+
+
+def _legacy(store: Store, source: str, record_id: str, attrs: dict) -> None:
+    """Store a record as an older import might have, past today's ingest checks."""
+    with store._write() as conn:
+        conn.execute(
+            insert(records).values(
+                source=source, record_id=record_id, version=1, digest=record_id,
+                type="shop.on_time_payment", occurred_at=DAY, quantity=1.0, status="active",
+                ingested_on=DAY, ingested_at=text("CURRENT_TIMESTAMP"), attrs=json.dumps(attrs),
+            )
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["batch", "incremental"])
+def test_odd_records_are_linked_or_queued_by_either_path_and_never_lost(linked, path):
+    day = date(2026, 7, 2)
+    rows = [
+        {"record_id": f"odd-{path}-{i}", "source": "shop", "type": "shop.on_time_payment",
+         "occurred_at": "2026-07-02", **attrs}
+        for i, attrs in enumerate(ODD)
+    ]  # fmt: skip
+    assert ingest_rows(linked, rows, label=path, as_of=day).accepted == len(ODD)
+    # Ingest turns away a record without a national id and without name and birth date,
+    # with the reason; one stored before that check must still go through linkage.
+    base = {k: rows[0][k] for k in ("source", "type", "occurred_at")}
+    short = [{**base, "record_id": f"short-{path}-{i}", **m} for i, m in enumerate(MISSING)]
+    turned = ingest_rows(linked, short, label=f"{path}-short", as_of=day)
+    assert turned.accepted == 0
+    assert all("name and birth_date" in r["reason"] for r in turned.rejected_rows)
+    for r in short:
+        _legacy(linked, "shop", r["record_id"], {k: v for k, v in r.items() if k in
+                                                 ("name", "birth_date", "sex")})  # fmt: skip
+    everything = rows + short
+    if path == "batch":
+        report = L.link_batch(linked, day)
+    else:
+        report = L.link_incremental(linked, everything, day)
+        assert report.considered == len(everything)
+    states = {r["record_id"]: L.explanation(linked, "shop", r["record_id"]) for r in everything}
+    assert all(s is not None and s["state"] in LINK_STATES for s in states.values())
+    said = {(p["record_id"], p["problem"].split(" ")[0]) for p in report.problems}
+    assert (f"odd-{path}-4", "name") in said  # "—" has no letters to compare
+    # Same name and birth date in two scripts: the same candidates, in the same order.
+    han, pinyin = (states[f"odd-{path}-{i}"]["explanation"]["candidates"] for i in (0, 1))
+    assert [c["subject_id"] for c in han][:1] == [c["subject_id"] for c in pinyin][:1]
+
+
+def test_an_impossible_birth_date_on_ingest_is_rejected_with_its_reason(linked):
+    row = {"record_id": "bad-date", "source": "rail", "type": "rail.fare_evasion",
+           "occurred_at": "2026-07-02", "name": "王伟", "birth_date": "1990-02-30"}  # fmt: skip
+    report = ingest_rows(linked, [row], label="bad", as_of=date(2026, 7, 2))
+    assert report.accepted == 0
+    reasons = [r["reason"] for r in linked.rejects("rail") if r["field"] == "birth_date"]
+    assert reasons and "1990-02-30" in " ".join(reasons) + json.dumps(linked.rejects("rail"))

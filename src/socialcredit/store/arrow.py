@@ -69,7 +69,8 @@ def _queries(known_at: date | None, dialect: str) -> dict[str, str]:
         "records": (
             "SELECT subject_id, source, record_id, version, type, occurred_at, quantity, points,"
             f" case_no, status, ingested_on, {sup} AS superseded_on, link_confidence"
-            " FROM records WHERE subject_id IS NOT NULL" + (f" AND ingested_on <= {k}" if k else "")
+            " FROM records WHERE subject_id IS NOT NULL"
+            + (f" AND ingested_on <= {k} AND {_linked_by(k)}" if k else "")
         ),
         "consents": 'SELECT subject_id, source, action, "on" FROM consents'
         + (f' WHERE "on" <= {k}' if k else ""),
@@ -82,6 +83,14 @@ def _queries(known_at: date | None, dialect: str) -> dict[str, str]:
         "subjects": "SELECT subject_id, national_id FROM subjects"
         + (f" WHERE created_on <= {k}" if k else ""),
     }
+
+
+def _linked_by(k: str) -> str:
+    """A record without a national id counts only from the day its link was made (SPEC §3)."""
+    return (
+        "(national_id IS NOT NULL OR seq IN (SELECT seq FROM identity_links"
+        f" WHERE linked_on <= {k} AND state IN ('linked', 'confirmed')))"
+    )
 
 
 def _probe(schema: pa.Schema) -> str:

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -37,6 +37,7 @@ from socialcredit.store.schema import (
     audit_log,
     consents,
     decisions,
+    identity_links,
     objections,
     rejects,
     rulebooks,
@@ -55,6 +56,12 @@ RECORD_FIELDS = (
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _linked_by(known_at: date):
+    """The record versions whose identity link into their current file was made by then."""
+    li = identity_links.c
+    return select(li.seq).where(li.linked_on <= known_at, li.state.in_(("linked", "confirmed")))
 
 
 class Store(Disputes):
@@ -246,7 +253,8 @@ class Store(Disputes):
     def file(self, subject_id: str, known_at: date | None = None) -> File:
         """Return the subject's file: every record version, consent and record objection.
 
-        With `known_at`, only what had been ingested or filed by that day, as it stood then.
+        With `known_at`, only what had been ingested or filed by that day, as it stood then;
+        a record without a national id only if its link was made by then (SPEC §3).
         """
         r, c, o = records_t, consents, objections
         rq = select(*(r.c[f] for f in RECORD_FIELDS)).where(r.c.subject_id == subject_id)
@@ -255,7 +263,8 @@ class Store(Disputes):
             o.c.subject_id == subject_id, o.c.target.in_(("record", "link"))
         )
         if known_at is not None:
-            rq = rq.where(r.c.ingested_on <= known_at)
+            rq = rq.where(r.c.ingested_on <= known_at, or_(
+                r.c.national_id.is_not(None), r.c.seq.in_(_linked_by(known_at))))  # fmt: skip
             cq = cq.where(c.c.on <= known_at)
             oq = oq.where(o.c.filed_on <= known_at)
         with self._read() as conn:
