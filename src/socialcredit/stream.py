@@ -243,7 +243,6 @@ async def consume(
     Stops after `max_messages`, after `idle_exit` seconds without a message, or when `stop`
     is set — always between batches. `as_of` None: each batch is ingested as of its day.
     """
-    import nats.errors
     from nats.js.api import ConsumerConfig
 
     if batch < 1:
@@ -268,9 +267,9 @@ async def consume(
                 if want > 1:
                     try:
                         msgs += await sub.fetch(want - 1, timeout=GATHER)
-                    except nats.errors.TimeoutError:
+                    except TimeoutError:  # nats.errors.TimeoutError is one too
                         pass
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats.errors.TimeoutError is one too
                 if idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
                     break
                 continue

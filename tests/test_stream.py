@@ -1,0 +1,228 @@
+"""ingest-stream (issue 7) against the real NATS server with JetStream on 127.0.0.1:4222.
+
+Each test uses a stream of its own, deleted afterwards, so parallel runs do not collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from stdnum.cn import ric
+
+from socialcredit.ingest import ingest_rows
+from socialcredit.rulebook import default_rulebook_text, load_rulebook
+from socialcredit.store import Store
+from socialcredit.store.schema import records
+from socialcredit.stream import NATS_URL, connect, consume, publish
+
+pytestmark = pytest.mark.nats
+DAY = date(2026, 5, 1)
+CLI = [sys.executable, "-c", "from socialcredit.cli import main; main()"]
+
+
+def nid(n: int) -> str:
+    """The valid national id of person `n`: a thousand people per birth day."""
+    born = date(1960, 1, 1) + timedelta(days=n // 1000)
+    body = f"110101{born:%Y%m%d}{n % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def debt(n: int, **kw) -> dict:
+    """A court record that puts person `n` on the dishonest-debtors list: flight is denied."""
+    return {"record_id": f"d-{n}", "type": "court.dishonest_debtor", "occurred_at": "2026-04-01",
+            "national_id": nid(n), "case_no": f"K{n}", **kw}  # fmt: skip
+
+
+@pytest.fixture
+def stream():
+    """A fresh stream name; the stream is deleted after the test."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    yield name
+
+    async def drop():
+        nc, js = await connect(NATS_URL)
+        try:
+            await js.delete_stream(name)
+        except Exception:  # never created: nothing to drop
+            pass
+        await nc.close()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture
+def loaded(store):
+    store.load_rulebook(load_rulebook(default_rulebook_text()))
+    return store
+
+
+def send(stream, items, source="court"):
+    return asyncio.run(publish(items, source=source, stream=stream))
+
+
+def drain(store, stream, **kw):
+    """Consume until the stream has been idle for a moment."""
+    kw.setdefault("idle_exit", 1.0)
+    return asyncio.run(consume(store, stream=stream, as_of=DAY, **kw))
+
+
+def decision(store, n: int) -> str:
+    subject = store.subject_by_national_id(nid(n))
+    if subject is None:
+        return "unknown"
+    d = store.decision(subject["subject_id"], "flight")
+    return "allow" if d is None else d["decision"]
+
+
+def test_a_published_record_changes_the_check(loaded, stream):
+    person = 1
+    ingest_rows(loaded, [debt(person, type="volunteer.hours", source="volunteer",
+                              record_id="v-1", quantity=2)], label="t", as_of=DAY)  # fmt: skip
+    sid = loaded.subject_by_national_id(nid(person))["subject_id"]
+    from socialcredit.scoring import rescore_subject
+
+    rescore_subject(loaded, sid, DAY)
+    assert decision(loaded, person) == "allow"
+
+    send(stream, [debt(person)])
+    report = drain(loaded, stream)
+    assert (report.messages, report.accepted, report.rejected, report.rescored) == (1, 1, 0, 1)
+    assert decision(loaded, person) == "deny"  # the decision index, as a provider's check reads it
+    assert loaded.score_row(sid)["as_of"] == DAY
+
+
+def test_bad_messages_are_rejected_and_listed_good_ones_land(loaded, stream):
+    bad_id = nid(2)[:-1] + ("1" if nid(2)[-1] != "1" else "2")
+    send(stream, [
+        b'{"record_id": "x", "type": ',               # 1: not JSON
+        [debt(3), debt(4, national_id=bad_id)],       # 2: an array, its second record bad
+        42,                                           # 3: JSON, but not a record
+        debt(5, source="bank"),                       # 4: says another source than its subject
+        debt(6),                                      # 5: good
+    ])  # fmt: skip
+    report = drain(loaded, stream, batch=2)
+    assert (report.messages, report.accepted, report.rejected) == (5, 2, 4)
+    assert [decision(loaded, n) for n in (3, 6)] == ["deny", "deny"]
+    got = {(r["file"], r["row"], r["field"]) for r in loaded.rejects()}
+    assert got == {
+        (f"nats:{stream}:1", 1, "message"),
+        (f"nats:{stream}:2", 2, "national_id"),
+        (f"nats:{stream}:3", 1, "message"),
+        (f"nats:{stream}:4", 1, "source"),
+    }
+    reasons = " | ".join(r["reason"] for r in loaded.rejects())
+    assert "is not valid JSON" in reasons and "check digit" in reasons
+    assert f"was published on {stream}.court" in reasons
+    assert all(r["source"] == "court" or r["field"] == "source" for r in loaded.rejects())
+
+    # Every message again, batched differently, through a second consumer: nothing twice.
+    again = drain(loaded, stream, durable="replay", batch=1)
+    assert (again.accepted, again.duplicates, again.rejected) == (0, 2, 4)
+    assert len(loaded.rejects()) == 4
+    with loaded._read() as conn:
+        assert conn.scalar(select(func.count()).select_from(records)) == 2
+
+
+def test_a_record_without_national_id_is_stored_for_linking(loaded, stream):
+    rec = {"record_id": "r-1", "type": "rail.fare_evasion", "occurred_at": "2026-04-02",
+           "name": "Li Na", "birth_date": "1990-03-07"}  # fmt: skip
+    send(stream, [rec], source="rail")
+    report = drain(loaded, stream)
+    assert (report.accepted, report.linked, report.rescored) == (1, 0, 0)  # no model yet
+    with loaded._read() as conn:
+        row = conn.execute(select(records.c.subject_id, records.c.source)).one()
+    assert tuple(row) == (None, "rail")  # waits for `socialcredit link`
+
+
+# -- crashes and stops, with the consumer as a process of its own ---------------------------
+
+
+def start(db, stream, *args):
+    return subprocess.Popen(
+        [*CLI, "ingest-stream", "--db", db, "--stream", stream, "--as-of", str(DAY),
+         "--batch", "50", "--ack-wait", "2", "--json", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+
+
+def stored(store) -> tuple[int, int, int]:
+    """(record versions, distinct records, highest version) in the store."""
+    r = records.c
+    q = select(func.count(), func.count(func.distinct(r.source + ":" + r.record_id)),
+               func.max(r.version))  # fmt: skip
+    with store._read() as conn:
+        return tuple(conn.execute(q.select_from(records)).one())
+
+
+def wait_for_first_commit(store, proc):
+    while stored(store)[0] == 0:
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def db(tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    with Store.open(url) as s:
+        s.load_rulebook(load_rulebook(default_rulebook_text()))
+    return url
+
+
+def test_sigkill_mid_batch_then_restart_counts_every_record_once(db, stream):
+    n = 300
+    send(stream, [debt(i) for i in range(n)])
+    store = Store.open(db)
+    try:
+        proc = start(db, stream)
+        wait_for_first_commit(store, proc)  # the first batch is committed, not yet acked
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        before = stored(store)[0]
+        assert before < n, "the consumer finished before it could be killed: publish more"
+
+        again = start(db, stream, "--idle-exit", "5")  # longer than --ack-wait: redeliveries
+        out, err = again.communicate(timeout=300)
+        assert again.returncode == 0, err
+        report = json.loads(out)
+        assert stored(store) == (n, n, 1)  # every record once, no second version
+        assert report["accepted"] == n - before
+        assert report["accepted"] + report["duplicates"] == report["messages"]
+        # Batches committed before the kill but never acked were rescored on redelivery.
+        assert {decision(store, i) for i in range(n)} == {"deny"}
+    finally:
+        store.close()
+
+
+def test_sigterm_stops_after_the_batch_in_hand(db, stream):
+    n = 300
+    send(stream, [debt(i) for i in range(n)])
+    store = Store.open(db)
+    try:
+        proc = start(db, stream)
+        wait_for_first_commit(store, proc)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        first = json.loads(out)
+        assert "stopped after" in err
+        assert stored(store)[0] == first["accepted"] < n
+
+        rest = start(db, stream, "--idle-exit", "5")
+        out, err = rest.communicate(timeout=300)
+        second = json.loads(out)
+        # What the first run committed it also acknowledged: nothing comes back twice.
+        assert (second["accepted"], second["duplicates"]) == (n - first["accepted"], 0)
+        assert stored(store) == (n, n, 1)
+    finally:
+        store.close()
