@@ -234,23 +234,16 @@ def demo(ctx, residents, seed, no_serve, as_of):
         ),
     )
     if not no_serve:
-        from socialcredit.service.auth import create_token
+        from socialcredit.demo import demo_tokens
         from socialcredit.service.server import serve
 
         store = ctx.store
-        nid = summary["sample_national_ids"][0]
-        tokens = {
-            "provider (flight, rail_hsr)": create_token(
-                store, "provider", services=("flight", "rail_hsr")
-            ),
-            "official": create_token(store, "official"),
-            f"subject {nid}": create_token(store, "subject", national_id=nid),
-        }
-        err.print("\nDemo API tokens (shown once):")
-        for who_, t in tokens.items():
-            err.print(f"  {who_}: {t['token']}")
+        tokens = demo_tokens(store, as_of)
+        err.print("\nDemo API tokens (also offered on the console's demo page):")
+        for t in tokens.values():
+            err.print(f"  {t['label']}: {t['token']}")
         err.print(
-            "Serving the API on http://127.0.0.1:8000 (OpenAPI at /openapi.json); "
-            "the web console is not built yet. Ctrl-C stops it."
+            "Serving the console on http://127.0.0.1:8000/console/demo and the API beside it "
+            "(OpenAPI at /openapi.json). Ctrl-C stops it."
         )
         serve(store, "127.0.0.1", 8000)

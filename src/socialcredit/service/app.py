@@ -73,6 +73,9 @@ def create_app(
 
     for router in ROUTERS:
         app.include_router(router)
+    from socialcredit.console import mount  # the web console, beside the API it calls
+
+    mount(app)
     # Added last is outermost: metrics see every answer, the 413s of BodyLimit included;
     # the answer's clock starts once the body is in (its own limit is BodyLimit's).
     app.add_middleware(RequestTimeout, timeout=request_timeout)
