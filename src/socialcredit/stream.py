@@ -36,7 +36,7 @@ STREAM = "records"
 DURABLE = "socialcredit"
 BATCH = 500
 ACK_WAIT = 60.0  # seconds a fetched batch may take before JetStream redelivers it
-GATHER = 0.05  # after the first message of a batch, how long to wait for more
+GATHER = 0.01  # after the first message of a batch, how long to wait for more
 
 
 class StreamError(ValueError):
