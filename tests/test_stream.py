@@ -226,3 +226,37 @@ def test_sigterm_stops_after_the_batch_in_hand(db, stream):
         assert stored(store) == (n, n, 1)
     finally:
         store.close()
+
+
+@pytest.fixture(scope="module")
+def city_store(tmp_path_factory):
+    """A 2,000-resident city, ingested and linked, so that a model is stored."""
+    from socialcredit.city import generate, write_city
+    from socialcredit.identity import link_batch
+    from socialcredit.ingest import ingest_file
+
+    folder = tmp_path_factory.mktemp("city")
+    store = Store.open(f"sqlite:///{folder / 'store.sqlite'}")
+    store.load_rulebook(load_rulebook(default_rulebook_text()))
+    for path in write_city(generate(2000, seed=1), folder):
+        ingest_file(store, path, as_of=DAY)
+    link_batch(store, DAY)
+    yield store
+    store.close()
+
+
+def test_a_record_without_national_id_is_linked_and_its_file_rescored(city_store, stream):
+    with city_store._read() as conn:
+        sid = conn.scalar(select(records.c.subject_id).where(records.c.national_id.is_not(None),
+                                                             records.c.source == "rail"))  # fmt: skip
+    person = city_store.subject(sid)
+    rec = {"record_id": "late-1", "type": "rail.fare_evasion", "occurred_at": str(DAY),
+           "name": person["name"], "birth_date": str(person["birth_date"]),
+           "phone": person["phone"], "address": person["address"]}  # fmt: skip
+    send(stream, [rec], source="rail")
+    report = drain(city_store, stream)
+    assert (report.accepted, report.linked, report.rescored) == (1, 1, 1)
+    with city_store._read() as conn:
+        got = conn.scalar(select(records.c.subject_id).where(records.c.record_id == "late-1"))
+    assert got == sid
+    assert city_store.score_row(sid)["as_of"] == DAY
