@@ -13,7 +13,7 @@ from socialcredit.checks import decide, services_of
 from socialcredit.dates import Duration
 from socialcredit.engine import duckdb as engine
 from socialcredit.engine.evaluate import evaluate
-from socialcredit.engine.file import Consent, File, Objection, RecordVersion
+from socialcredit.engine.file import Consent, File, Objection, RecordVersion, Repair
 from socialcredit.engine.tables import tables_from_files
 from socialcredit.rulebook.model import (
     Condition,
@@ -22,6 +22,7 @@ from socialcredit.rulebook.model import (
     GradeOverride,
     ListDef,
     Measure,
+    RepairRule,
     Rule,
     Rulebook,
     Service,
@@ -128,7 +129,27 @@ def rulebooks(draw):
         lists=lsts,
         measures=measures,
         due_process=DueProcess(suspend_on_objection=draw(st.booleans()), min_link_confidence=0.9),
+        repair=tuple(
+            RepairRule(lid, max_period=draw(durations))
+            for lid in draw(st.sets(st.sampled_from(["rec", "cnt", "low", "gift"])))
+        ),
     )
+
+
+@st.composite
+def appeals(draw, state, decided):
+    """Sometimes an appeal against a rejection: open, accepted or rejected."""
+    if state != "rejected" or draw(st.booleans()):
+        return {}
+    filed = decided + timedelta(days=draw(st.integers(0, 10)))
+    outcome = draw(st.sampled_from(["open", "accepted", "rejected"]))
+    return {
+        "appeal_deadline": filed + timedelta(days=15),
+        "appeal_state": outcome,
+        "appeal_decided_on": None
+        if outcome == "open"
+        else filed + timedelta(days=draw(st.integers(0, 14))),
+    }
 
 
 @st.composite
@@ -137,7 +158,7 @@ def cases(draw):
     day = draw(st.integers(0, 1100).map(lambda n: START + timedelta(days=n)))
     out, n = [], 0
     for s in range(draw(st.integers(1, 4))):
-        records, objections = [], []
+        records, objections, repairs = [], [], []
         for _ in range(draw(st.integers(0, 8))):
             n += 1
             t = draw(st.sampled_from(TYPES + [CLEAR]))
@@ -182,6 +203,37 @@ def cases(draw):
                         filed + timedelta(days=15),
                         state,
                         decided,
+                        **draw(appeals(state, decided)),
+                    )
+                )
+            if draw(st.integers(0, 3)) == 0:  # an objection against the entry it started
+                filed = day - timedelta(days=draw(st.integers(-3, 20)))
+                state = draw(st.sampled_from(["open", "accepted", "rejected"]))
+                decided = (
+                    None if state == "open" else filed + timedelta(days=draw(st.integers(0, 14)))
+                )
+                objections.append(
+                    Objection(
+                        f"e{n}",
+                        None,
+                        None,
+                        filed,
+                        filed + timedelta(days=15),
+                        state,
+                        decided,
+                        target="entry",
+                        list_id=draw(st.sampled_from(["rec", "cnt", "low", "gift"])),
+                        entry_start=occ,
+                        **draw(appeals(state, decided)),
+                    )
+                )
+            if draw(st.integers(0, 4)) == 0:  # an approved credit repair of that entry
+                repairs.append(
+                    Repair(
+                        f"p{n}",
+                        draw(st.sampled_from(["rec", "cnt", "low", "gift"])),
+                        occ,
+                        day - timedelta(days=draw(st.integers(-5, 60))),
                     )
                 )
         consents = tuple(
@@ -192,7 +244,9 @@ def cases(draw):
             )
             for _ in range(draw(st.integers(0, 3)))
         )
-        out.append(File(f"s{s}", tuple(records), consents, tuple(objections)))
+        out.append(
+            File(f"s{s}", tuple(records), consents, tuple(objections), repairs=tuple(repairs))
+        )
     return out, day
 
 

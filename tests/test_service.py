@@ -669,8 +669,8 @@ def test_end_to_end_on_each_backend(store_url):
             assert [x["purpose"] for x in me["checks"]] == ["check", "check", "read", "check"]
             assert c.get("/v1/audit/verify", headers=h["auditor"]).json() == {
                 "ok": True,
-                "entries": 5,
-            }  # check, batch (2 known), read, check
+                "entries": 6,
+            }  # check, batch (2 known), read, objection filed, check
     finally:
         store.close()
 

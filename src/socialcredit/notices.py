@@ -1,4 +1,5 @@
-"""Notices the system owes a subject, derived from list entries: pending, active, suspended, ended.
+"""Notices the system owes a subject, derived from list entries: pending, active, suspended,
+ended or removed.
 
 Each notice has a stable key, so deriving them again (every score run) stores nothing twice.
 """
@@ -16,6 +17,8 @@ WHAT = {
     "listing_active": "Your entry on the list {name} took effect on {since}.",
     "listing_suspended": "Your entry on the list {name} is suspended while your objection is open.",
     "listing_ended": "Your entry on the list {name} ended on {until}.",
+    "listing_removed": "Your entry on the list {name} was removed on {until}: your objection "
+    "was accepted or your credit repair approved.",
 }
 
 
@@ -30,7 +33,7 @@ def entry_notices(subject_id: str, e: Entry, rb: Rulebook, day: date) -> list[di
     if e.state == "suspended":
         happened.append(("listing_suspended", day))
     if e.end is not None and e.end <= day:
-        happened.append(("listing_ended", e.end))
+        happened.append(("listing_removed" if e.removed else "listing_ended", e.end))
     out = []
     for kind, when in happened:
         name = ld.id if ld is None or not ld.description else f"{ld.id} ({ld.description})"
@@ -46,7 +49,8 @@ def entry_notices(subject_id: str, e: Entry, rb: Rulebook, day: date) -> list[di
         ).replace("  ", " ")
         out.append(
             {
-                "key": f"{subject_id}|{e.list_id}|{e.start}|{kind}",
+                # one ending per entry, however it ended
+                "key": f"{subject_id}|{e.list_id}|{e.start}|{kind.replace('removed', 'ended')}",
                 "subject_id": subject_id,
                 "date": when,
                 "kind": kind,

@@ -15,6 +15,7 @@ from socialcredit.cli import (  # noqa: F401
     identity,
     lab,
     model,
+    procedure,
     records,
     rulebook,
     service,

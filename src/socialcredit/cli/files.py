@@ -162,18 +162,33 @@ def objection():
 
 
 @objection.command("file")
-@click.option("--record", "target", required=True, help="SOURCE:RECORD_ID")
+@click.option("--record", "target", default=None, help="SOURCE:RECORD_ID")
+@click.option("--entry", default=None, help="LIST_ID or LIST_ID:START (with the subject)")
 @click.option("--reason", required=True)
 @click.option("--link", "link", is_flag=True,
               help="the record is not this person's: object to its identity link")  # fmt: skip
+@who
 @day_option()
 @pass_ctx
-def objection_file(ctx, target, reason, link, as_of):
-    """Object to a record (or with --link, to its link); restrict entries it caused are
-    suspended meanwhile."""
+def objection_file(ctx, target, entry, reason, link, national_id, subject_id, as_of):
+    """Object to a record (or with --link, to its link) or to a list entry; restrict
+    entries it caused (or the entry) are suspended meanwhile."""
     from socialcredit.objections import file_objection
+    from socialcredit.subjects import resolve
 
-    data = file_objection(ctx.store, target, reason, as_of, kind="link" if link else "record")
+    if (target is None) == (entry is None):
+        raise click.UsageError("give exactly one of --record or --entry")
+    sid = None
+    if national_id or subject_id:
+        sid = resolve(ctx.store, national_id, subject_id)[0]
+        if sid is None:
+            raise click.UsageError(f"no file for national id {national_id}")
+    if entry is not None:
+        need_one(national_id, subject_id)
+        data = file_objection(ctx.store, entry, reason, as_of, subject_id=sid, kind="entry")
+    else:
+        kind = "link" if link else "record"
+        data = file_objection(ctx.store, target, reason, as_of, subject_id=sid, kind=kind)
     ctx.emit(data, lambda d: click.echo(f"{d['objection_id']} open, deadline {d['deadline']}"))
 
 

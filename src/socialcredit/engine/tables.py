@@ -42,6 +42,12 @@ OBJECTION_SCHEMA = pa.schema(
         ("deadline", pa.date32()),
         ("state", pa.string()),
         ("decided_on", pa.date32()),
+        ("target", pa.string()),
+        ("list_id", pa.string()),
+        ("entry_start", pa.date32()),
+        ("appeal_deadline", pa.date32()),
+        ("appeal_state", pa.string()),
+        ("appeal_decided_on", pa.date32()),
     ]
 )
 
@@ -88,6 +94,26 @@ def tables_from_files(files: list[File]) -> dict[str, pa.Table]:
                     "deadline": o.deadline,
                     "state": o.state,
                     "decided_on": o.decided_on,
+                    "target": o.target,
+                    "list_id": o.list_id,
+                    "entry_start": o.entry_start,
+                    "appeal_deadline": o.appeal_deadline,
+                    "appeal_state": o.appeal_state,
+                    "appeal_decided_on": o.appeal_decided_on,
+                }
+            )
+        for r in f.repairs:  # an approved repair acts as an entry objection accepted that day
+            objections.append(
+                {
+                    "objection_id": r.repair_id,
+                    "subject_id": f.subject_id,
+                    "filed_on": r.decided_on,
+                    "deadline": r.decided_on,
+                    "state": "accepted",
+                    "decided_on": r.decided_on,
+                    "target": "entry",
+                    "list_id": r.list_id,
+                    "entry_start": r.entry_start,
                 }
             )
     return {

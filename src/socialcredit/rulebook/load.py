@@ -16,7 +16,7 @@ from socialcredit.rulebook.reader import Problem, Reader, at, describe
 TOP_KEYS = (
     "rulebook", "version", "country", "base_score", "consent_required", "effective",
     "sources", "services", "rules", "grade_overrides", "grades", "lists", "measures",
-    "due_process",
+    "due_process", "repair",
 )  # fmt: skip
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
@@ -174,6 +174,9 @@ def _read(text: str) -> tuple[Rulebook | None, list[Problem]]:
         for p, x in r.items(data, "measures", "")
     ]
     due_process = sections.read_due_process(r, data.get("due_process"))
+    repair = [(p, sections.read_repair(r, x, p, list_ids)) for p, x in r.items(data, "repair", "")]
+    sections.unique(r, ((at(p, "list"), x.list) for p, x in repair if x), "repair list",
+                    "one repair rule per list; merge the two")  # fmt: skip
 
     sections.unique(r, ((at(p, "id"), s.id) for p, s in sources if s), "source id")
     sections.unique(r, ((at(p, "id"), s.id) for p, s in services if s), "service id")
@@ -218,6 +221,7 @@ def _read(text: str) -> tuple[Rulebook | None, list[Problem]]:
         lists=tuple(x for _, x in lists if x),
         measures=tuple(m for _, m in measures if m),
         due_process=due_process,
+        repair=tuple(x for _, x in repair if x),
         text=text,
     )
     return rulebook, []

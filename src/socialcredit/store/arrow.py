@@ -36,7 +36,9 @@ SCHEMAS = {
     "consents": pa.schema([("subject_id", S), ("source", S), ("action", S), ("on", D)]),
     "objections": pa.schema([
         ("objection_id", S), ("subject_id", S), ("source", S), ("record_id", S),
-        ("filed_on", D), ("deadline", D), ("state", S), ("decided_on", D),
+        ("filed_on", D), ("deadline", D), ("state", S), ("decided_on", D), ("target", S),
+        ("list_id", S), ("entry_start", D), ("appeal_deadline", D), ("appeal_state", S),
+        ("appeal_decided_on", D),
     ]),
     "subjects": pa.schema([("subject_id", S), ("national_id", S)]),
 }  # fmt: skip
@@ -63,8 +65,6 @@ def _queries(known_at: date | None, dialect: str) -> dict[str, str]:
     sup = (
         f"CASE WHEN superseded_on > {k} THEN NULL ELSE superseded_on END" if k else "superseded_on"
     )
-    state = f"CASE WHEN decided_on > {k} THEN 'open' ELSE state END" if k else "state"
-    decided = f"CASE WHEN decided_on > {k} THEN NULL ELSE decided_on END" if k else "decided_on"
     return {
         "records": (
             "SELECT subject_id, source, record_id, version, type, occurred_at, quantity, points,"
@@ -74,12 +74,7 @@ def _queries(known_at: date | None, dialect: str) -> dict[str, str]:
         ),
         "consents": 'SELECT subject_id, source, action, "on" FROM consents'
         + (f' WHERE "on" <= {k}' if k else ""),
-        "objections": (
-            "SELECT objection_id, subject_id, source, record_id, filed_on, deadline,"
-            f" {state} AS state, {decided} AS decided_on"
-            " FROM objections WHERE target IN ('record', 'link')"
-            + (f" AND filed_on <= {k}" if k else "")
-        ),
+        "objections": _objections_sql(k),
         "subjects": "SELECT subject_id, national_id FROM subjects"
         + (f" WHERE created_on <= {k}" if k else ""),
     }
@@ -91,6 +86,34 @@ def _linked_by(k: str) -> str:
         "(national_id IS NOT NULL OR seq IN (SELECT seq FROM identity_links"
         f" WHERE linked_on <= {k} AND state IN ('linked', 'confirmed')))"
     )
+
+
+def _objections_sql(k: str | None) -> str:
+    """Objections with their appeal, as known at `k`; approved repairs join them as entry
+    objections accepted on their decision day (as engine/tables.py does for files)."""
+    o_state, o_dec, a_state, a_dec = "o.state", "o.decided_on", "a.state", "a.decided_on"
+    a_known = "a.filed_on IS NOT NULL"
+    if k:  # a decision taken after k was not known then
+        o_state = f"CASE WHEN o.decided_on > {k} THEN 'open' ELSE o.state END"
+        o_dec = f"CASE WHEN o.decided_on > {k} THEN NULL ELSE o.decided_on END"
+        a_state = f"CASE WHEN a.decided_on > {k} THEN 'open' ELSE a.state END"
+        a_dec = f"CASE WHEN a.decided_on > {k} THEN NULL ELSE a.decided_on END"
+        a_known = f"a.filed_on <= {k}"
+    objs = (
+        "SELECT o.objection_id, o.subject_id, o.source, o.record_id, o.filed_on, o.deadline,"
+        f" {o_state} AS state, {o_dec} AS decided_on, o.target, o.list_id, o.entry_start,"
+        f" CASE WHEN {a_known} THEN a.deadline END AS appeal_deadline,"
+        f" CASE WHEN {a_known} THEN {a_state} END AS appeal_state,"
+        f" CASE WHEN {a_known} THEN {a_dec} END AS appeal_decided_on"
+        " FROM objections o LEFT JOIN appeals a ON a.objection_id = o.objection_id"
+        + (f" WHERE o.filed_on <= {k}" if k else "")
+    )
+    fixed = (
+        "SELECT repair_id, subject_id, NULL, NULL, decided_on, decided_on, 'accepted',"
+        " decided_on, 'entry', list_id, entry_start, NULL, NULL, NULL"
+        " FROM repairs WHERE state = 'approved'" + (f" AND decided_on <= {k}" if k else "")
+    )
+    return f"{objs} UNION ALL {fixed}"
 
 
 def _probe(schema: pa.Schema) -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from socialcredit.store import records
+from socialcredit.store import procedure, records
 from socialcredit.store.connect import StoreError
 from socialcredit.store.schema import consents, notices, objections
 from socialcredit.store.schema import records as records_t
@@ -45,11 +45,27 @@ class Disputes:
         filed_on: date,
         deadline: date,
         target: str = "record",
+        entry: tuple[str, date] | None = None,
+        log: procedure.Log | None = None,
     ) -> str:
         """File an objection against one of the subject's records (target "record": the
-        fact is wrong) or against its link (target "link": the record is not theirs)."""
-        if target not in ("record", "link"):
-            raise StoreError(f'objection target "{target}" is unknown — use record or link')
+        fact is wrong), against its link (target "link": the record is not theirs) or
+        against a list entry (target "entry", `entry` = (list_id, start))."""
+        if target not in ("record", "link", "entry"):
+            raise StoreError(f'objection target "{target}" is unknown — use record, link or entry')
+        if target == "entry":
+            assert entry is not None
+            objection_id = "obj-" + secrets.token_hex(5)
+            with self._write() as conn:
+                conn.execute(
+                    insert(objections).values(
+                        objection_id=objection_id, subject_id=subject_id, target=target,
+                        list_id=entry[0], entry_start=entry[1], reason=reason,
+                        filed_on=filed_on, deadline=deadline, state="open",
+                    )
+                )  # fmt: skip
+                procedure.log(conn, log, subject_id)
+            return objection_id
         with self._write() as conn:
             where = [
                 records_t.c.subject_id == subject_id,
@@ -77,10 +93,17 @@ class Disputes:
                     deadline=deadline, state="open",
                 )
             )  # fmt: skip
+            procedure.log(conn, log, subject_id)
         return objection_id
 
     def decide_objection(
-        self, objection_id: str, outcome: str, note: str, on: date, by: str
+        self,
+        objection_id: str,
+        outcome: str,
+        note: str,
+        on: date,
+        by: str,
+        log: procedure.Log | None = None,
     ) -> None:
         """Record an official's decision on an open objection."""
         if outcome not in ("accepted", "rejected"):
@@ -105,6 +128,7 @@ class Disputes:
                 .where(objections.c.objection_id == objection_id)
                 .values(state=outcome, decided_on=on, note=note, decided_by=by)
             )
+            procedure.log(conn, log, row.subject_id)
 
     def objection(self, objection_id: str) -> dict | None:
         """Return one objection, or None."""
@@ -122,9 +146,11 @@ class Disputes:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def add_notices(self, rows: list[dict]) -> None:
-        """Store notices; a notice whose `key` is already stored is skipped."""
+        """Store notices and queue them for delivery; a notice whose `key` is already
+        stored is skipped."""
         with self._write() as conn:
             records.add_notices(conn, rows)
+            procedure.enqueue(conn, rows, datetime.now(UTC).replace(tzinfo=None))
 
     def notices(self, subject_id: str) -> list[dict]:
         """Return the subject's notices, oldest first."""

@@ -119,6 +119,7 @@ objections = Table(
     Column("source", String(64)),
     Column("record_id", String(128)),
     Column("list_id", String(128)),
+    Column("entry_start", Date),  # target "entry": the entry is (list_id, entry_start)
     Column("reason", Text, nullable=False),
     Column("filed_on", Date, nullable=False),
     Column("deadline", Date, nullable=False),
@@ -278,4 +279,54 @@ identity_subjects = Table(
     Index("ix_identity_subjects_name_latin", "name_latin"),
     Index("ix_identity_subjects_birth_date", "birth_date"),
     Index("ix_identity_subjects_phone", "phone"),
+)
+
+# -- due process (issue 5): appeals, credit repair, the notice outbox -----------------------
+
+# A second-level appeal against a rejected objection, decided by a senior official.
+appeals = Table(
+    "appeals",
+    metadata,
+    Column("objection_id", String(32), primary_key=True),  # one appeal per objection
+    Column("subject_id", String(32), nullable=False, index=True),
+    Column("reason", Text, nullable=False),
+    Column("filed_on", Date, nullable=False),
+    Column("deadline", Date, nullable=False),
+    Column("state", String(16), nullable=False),  # open | accepted | rejected
+    Column("decided_on", Date),
+    Column("note", Text),
+    Column("decided_by", String(64)),
+)
+
+# An application to end a list entry early because the subject corrected their conduct.
+repairs = Table(
+    "repairs",
+    metadata,
+    Column("repair_id", String(32), primary_key=True),
+    Column("subject_id", String(32), nullable=False, index=True),
+    Column("list_id", String(128), nullable=False),
+    Column("entry_start", Date, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("filed_on", Date, nullable=False),
+    Column("state", String(16), nullable=False),  # open | approved | refused
+    Column("decided_on", Date),
+    Column("note", Text),
+    Column("decided_by", String(64)),
+)
+
+# One row per notice to deliver: queued in the transaction that stores the notice, so a
+# notice is never stored without being owed to the subject's channel.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("notice_key", String(255), primary_key=True),
+    Column("subject_id", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # queued | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("last_error", Text),
+    Column("channel", String(16)),
+    Column("address", String(320)),
+    Column("sent_at", DateTime),
+    Index("ix_outbox_due", "state", "next_attempt_at"),
 )

@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from socialcredit.engine.file import Consent, File, Objection, RecordVersion
+from socialcredit.engine.file import Consent, File, Objection, RecordVersion, Repair
 from socialcredit.rulebook.model import Rulebook, in_force
 from socialcredit.store import arrow, audit, records
 from socialcredit.store.connect import (
@@ -33,13 +33,16 @@ from socialcredit.store.connect import (
     writing,
 )
 from socialcredit.store.disputes import Disputes
+from socialcredit.store.procedure import Procedure
 from socialcredit.store.schema import (
+    appeals,
     audit_log,
     consents,
     decisions,
     identity_links,
     objections,
     rejects,
+    repairs,
     rulebooks,
     scores,
     settings,
@@ -64,7 +67,7 @@ def _linked_by(known_at: date):
     return select(li.seq).where(li.linked_on <= known_at, li.state.in_(("linked", "confirmed")))
 
 
-class Store(Disputes):
+class Store(Disputes, Procedure):
     """The persistent state of socialcredit: records, subjects, rulebooks, results, log."""
 
     def __init__(self, engine, secret: bytes) -> None:
@@ -259,14 +262,21 @@ class Store(Disputes):
         r, c, o = records_t, consents, objections
         rq = select(*(r.c[f] for f in RECORD_FIELDS)).where(r.c.subject_id == subject_id)
         cq = select(c.c.source, c.c.action, c.c.on).where(c.c.subject_id == subject_id)
-        oq = select(objections).where(
-            o.c.subject_id == subject_id, o.c.target.in_(("record", "link"))
-        )
+        a = appeals
+        oq = (
+            select(objections, a.c.filed_on.label("a_filed"), a.c.deadline.label("a_deadline"),
+                   a.c.state.label("a_state"), a.c.decided_on.label("a_decided"))
+            .outerjoin(a, a.c.objection_id == o.c.objection_id)
+            .where(o.c.subject_id == subject_id)
+        )  # fmt: skip
+        p = repairs
+        pq = select(p).where(p.c.subject_id == subject_id, p.c.state == "approved")
         if known_at is not None:
             rq = rq.where(r.c.ingested_on <= known_at, or_(
                 r.c.national_id.is_not(None), r.c.seq.in_(_linked_by(known_at))))  # fmt: skip
             cq = cq.where(c.c.on <= known_at)
             oq = oq.where(o.c.filed_on <= known_at)
+            pq = pq.where(p.c.decided_on <= known_at)
         with self._read() as conn:
             nid = conn.scalar(
                 select(subjects.c.national_id).where(subjects.c.subject_id == subject_id)
@@ -274,6 +284,7 @@ class Store(Disputes):
             rows = conn.execute(rq.order_by(r.c.source, r.c.record_id, r.c.version)).all()
             cons = conn.execute(cq.order_by(c.c.on, c.c.id)).all()
             objs = conn.execute(oq.order_by(o.c.filed_on, o.c.objection_id)).all()
+            fixed = conn.execute(pq.order_by(p.c.decided_on, p.c.repair_id)).all()
         recs = []
         for row in rows:
             d = dict(row._mapping)
@@ -285,10 +296,18 @@ class Store(Disputes):
             state, decided = row.state, row.decided_on
             if known_at is not None and decided is not None and decided > known_at:
                 state, decided = "open", None
+            appeal = {}
+            if row.a_filed is not None and (known_at is None or row.a_filed <= known_at):
+                a_state, a_decided = row.a_state, row.a_decided
+                if known_at is not None and a_decided is not None and a_decided > known_at:
+                    a_state, a_decided = "open", None
+                appeal = dict(appeal_deadline=row.a_deadline, appeal_state=a_state,
+                              appeal_decided_on=a_decided)  # fmt: skip
             objs_out.append(
                 Objection(
                     row.objection_id, row.source, row.record_id, row.filed_on, row.deadline,
-                    state, decided,
+                    state, decided, target=row.target, list_id=row.list_id,
+                    entry_start=row.entry_start, **appeal,
                 )
             )  # fmt: skip
         return File(
@@ -297,6 +316,8 @@ class Store(Disputes):
             consents=tuple(Consent(x.source, x.action, x.on) for x in cons),
             objections=tuple(objs_out),
             national_id=nid,
+            repairs=tuple(Repair(x.repair_id, x.list_id, x.entry_start, x.decided_on)
+                          for x in fixed),  # fmt: skip
         )
 
     def record_versions(self, source: str, record_id: str) -> list[dict]:
