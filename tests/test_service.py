@@ -689,3 +689,26 @@ def test_a_body_that_stalls_is_408_and_the_connection_closed(api):
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408") and b"connection: close" in head.lower()
     assert json.loads(body)["type"] == "urn:socialcredit:problem:body-timeout"
+
+
+def test_a_subject_objects_to_a_list_entry_over_http(api):
+    """target "entry": the flight ban itself is disputed; it is suspended at once."""
+    h = {
+        "Authorization": f"Bearer {create_token(api.store, 'subject', national_id=UNRULY)['token']}"
+    }
+    assert api.check(UNRULY).json()["decision"] == "deny"
+    bad = api.client.post("/v1/me/objections", headers=h,
+                          json={"target": "entry", "record": "aviation:a-1", "reason": "x"})  # fmt: skip
+    is_problem(bad, 422)
+    missing = api.client.post("/v1/me/objections", headers=h,
+                              json={"target": "entry", "entry": "nope", "reason": "x"})  # fmt: skip
+    is_problem(missing, 404)
+    body = {"target": "entry", "entry": "flight-ban", "reason": "I was never on that flight"}
+    r = api.client.post("/v1/me/objections", headers=h, json=body)
+    assert r.status_code == 201, r.text
+    assert api.check(UNRULY).json()["decision"] == "allow"  # suspended, index updated at once
+    again = api.client.post("/v1/me/objections", headers=h, json=body)
+    assert "already open" in is_problem(again, 409)["detail"]
+    queue = api.client.get("/v1/objections", headers=api.h("official")).json()
+    mine = next(o for o in queue if o["objection_id"] == r.json()["objection_id"])
+    assert mine["target"] == "entry" and mine["list_id"] == "flight-ban"

@@ -21,6 +21,10 @@ from socialcredit.store import Store
 APPEAL_ROLE = "senior_official"  # appeals are decided by this token role, never the first
 
 
+class Conflict(ValueError):
+    """The same thing is already under objection."""
+
+
 def parse_target(text: str) -> tuple[str, str]:
     source, sep, record_id = text.partition(":")
     if not sep or not source or not record_id:
@@ -65,6 +69,11 @@ def file_objection(
             )
         owner = subject_id
         entry = find_entry(store, owner, target, day)
+        for o in store.objections(state="open"):
+            same = (o["subject_id"], o["list_id"], o["entry_start"]) == (owner, *entry)
+            if same and o["target"] == "entry" and day < o["deadline"]:
+                raise Conflict(f"objection {o['objection_id']} against {entry[0]}:{entry[1]} "
+                               f"is already open, to be decided by {o['deadline']}")  # fmt: skip
         if store.rulebook_in_force(day).list_def(entry[0]).kind != "restrict":
             raise ValueError(f"{entry[0]} is a reward list; only restrict entries are objected to")
     else:

@@ -242,18 +242,33 @@ class FileOut(BaseModel):
 class ObjectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    record: str = Field(
+    record: str | None = Field(
+        default=None,
         max_length=256,
         pattern=r"^[^:]+:.+$",
-        description="SOURCE:RECORD_ID of a record in your file",
+        description="SOURCE:RECORD_ID of a record in your file (targets record and link)",
         examples=["court:court-000123"],
     )
-    reason: str = Field(max_length=10_000, pattern=r"\S", description="why the record is wrong")
-    target: Literal["record", "link"] = Field(
+    entry: str | None = Field(
+        default=None,
+        max_length=256,
+        pattern=r"^[^:]+(:\d{4}-\d{2}-\d{2})?$",
+        description="LIST_ID or LIST_ID:START of an entry in force in your file (target entry)",
+        examples=["dishonest-debtors:2025-01-10"],
+    )
+    reason: str = Field(max_length=10_000, pattern=r"\S", description="why it is wrong")
+    target: Literal["record", "link", "entry"] = Field(
         default="record",
         description='"record": the fact is wrong; "link": the record, linked without a '
-        "national id, is not yours",
+        'national id, is not yours; "entry": the list entry itself is wrong',
     )
+
+    @model_validator(mode="after")
+    def one_target(self) -> ObjectionIn:
+        wanted = "entry" if self.target == "entry" else "record"
+        if getattr(self, wanted) is None or (self.record and self.entry):
+            raise ValueError(f'target "{self.target}" takes "{wanted}" and only that')
+        return self
 
 
 class ObjectionOut(BaseModel):
@@ -269,6 +284,7 @@ class QueueItem(BaseModel):
     source: str | None
     record_id: str | None
     list_id: str | None = None
+    entry_start: str | None = None
     reason: str
     filed_on: str
     deadline: str

@@ -6,7 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from socialcredit.objections import decide_objection, file_objection, parse_target, queue
+from socialcredit.objections import (
+    Conflict,
+    decide_objection,
+    file_objection,
+    parse_target,
+    queue,
+)
 from socialcredit.service import problems
 from socialcredit.service.deps import Official, Subject, Svc
 from socialcredit.service.models import DecisionIn, ObjectionIn, ObjectionOut, QueueItem
@@ -20,7 +26,7 @@ router = APIRouter(tags=["objections"])
     "/v1/me/objections",
     response_model=ObjectionOut,
     status_code=201,
-    summary="Object to a record in the caller's own file",
+    summary="Object to a record, its identity link or a list entry in the caller's own file",
     responses=problems.responses(400, 401, 403, 404, 409, 408, 413, 422),
 )
 def object_to_record(
@@ -28,13 +34,9 @@ def object_to_record(
     who: Subject,
     svc: Svc,
 ) -> dict:
-    """Open an objection; while it is open the restrict entries the record caused are
-    suspended (when the rulebook says so). Undecided at its deadline, it is accepted."""
-    try:
-        source, record_id = parse_target(body.record)
-    except ValueError as e:
-        msg = str(e).replace("--record", "record")
-        raise Problem(422, msg, errors=[{"path": "record", "message": msg}]) from None
+    """Open an objection; while it is open the restrict entries the record caused (or the
+    entry objected to) are suspended, when the rulebook says so. Undecided at its
+    deadline, it is accepted."""
     if not body.reason.strip():
         raise Problem(
             422,
@@ -42,6 +44,13 @@ def object_to_record(
             errors=[{"path": "reason", "message": "is blank"}],
         )
     day = svc.today()
+    if body.target == "entry":
+        return _object_to_entry(body, who, svc)
+    try:
+        source, record_id = parse_target(body.record or "")
+    except ValueError as e:
+        msg = str(e).replace("--record", "record")
+        raise Problem(422, msg, errors=[{"path": "record", "message": msg}]) from None
     for o in svc.store.objections(state="open"):
         if (o["subject_id"], o["source"], o["record_id"]) == (who.subject_id, source, record_id):
             if day < o["deadline"]:
@@ -59,6 +68,20 @@ def object_to_record(
     except StoreError as e:  # a link objection against a record that carries its own id
         raise Problem(422, str(e), errors=[{"path": "target", "message": str(e)}]) from None
     return out
+
+
+def _object_to_entry(body: ObjectionIn, who, svc) -> dict:
+    try:
+        return file_objection(
+            svc.store, body.entry, body.reason, svc.today(), subject_id=who.subject_id,
+            kind="entry",
+        )  # fmt: skip
+    except Conflict as e:
+        raise Problem(409, str(e)) from None
+    except LookupError as e:
+        raise Problem(404, str(e)) from None
+    except ValueError as e:  # a reward list
+        raise Problem(422, str(e), errors=[{"path": "entry", "message": str(e)}]) from None
 
 
 @router.get(
