@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,7 +67,7 @@ def summary(name: str, xs: list[float]) -> str:
 def wait_deny(store: Store, sid: str, deadline: float) -> None:
     while (d := store.decision(sid, "flight")) is None or d["decision"] != "deny":
         if time.perf_counter() > deadline:
-            raise SystemExit(f"the decision of {sid} did not change in time; see the consumer log")
+            raise SystemExit(f"the decision of {sid} did not change in time; see consumer.log")
         time.sleep(POLL)
 
 
@@ -153,6 +154,7 @@ def main() -> None:
 
     stream = f"fresh{uuid.uuid4().hex[:8]}"
     log = (tmp / "consumer.log").open("w")
+    print(f"consumer log: {tmp / 'consumer.log'}")
     consumer = subprocess.Popen(
         [sys.executable, "-c", "from socialcredit.cli import main; main()", "ingest-stream",
          "--db", url, "--stream", stream, "--as-of", str(DAY), "--json"],
@@ -185,6 +187,7 @@ def main() -> None:
         f" {burst_s:.1f} s ({args.burst / burst_s:.0f} records/s)"
     )
     print(f"goal p99 < 1 s: {'met' if pct(lat, 99) < 1 else 'NOT met'}")
+    shutil.rmtree(tmp, ignore_errors=True)  # kept when a run fails: the consumer log is there
 
 
 if __name__ == "__main__":

@@ -193,9 +193,13 @@ async def connect(url: str):
     """Connect to NATS and return (connection, JetStream context), or a StreamError."""
     import nats
 
+    async def quiet(e: Exception) -> None:
+        """Failures reach us as exceptions from the calls; the client's default handler
+        would also print a traceback for each attempt."""
+
     try:
-        nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=3,
-                                allow_reconnect=True)  # fmt: skip
+        nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=5,
+                                reconnect_time_wait=0.5, error_cb=quiet)  # fmt: skip
     except Exception as e:
         raise StreamError(
             f"cannot reach NATS at {url} ({type(e).__name__}: {e}) — start a server with "

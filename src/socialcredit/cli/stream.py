@@ -45,7 +45,8 @@ def _day(ctx, param, value):
 @click.option("--idle-exit", type=click.FloatRange(0), default=None,
               help="stop after this many seconds without a message")  # fmt: skip
 @click.option("--ack-wait", type=click.FloatRange(1), default=60.0, show_default=True,
-              help="seconds before JetStream redelivers an unacknowledged batch")  # fmt: skip
+              help="seconds before JetStream redelivers an unacknowledged batch "
+                   "(set when the durable consumer is created)")  # fmt: skip
 @click.option("--as-of", default=None, callback=_day,
               help="the day the ingest happens (default: each batch's own day)")  # fmt: skip
 @pass_ctx
