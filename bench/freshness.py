@@ -8,7 +8,7 @@ publishes a court judgement that puts a person on the dishonest-debtors list and
 decision index (`store.decision`, what a provider's check reads) until that person's flight
 check says deny. Prints p50, p99 and max of that time. The goal is p99 under 1 s.
 
-Baselines, same run, same store: (1) the consumer's own batch code (`stream.ingest_batch`:
+Baselines, same run, same store: (1) the consumer's own batch code (`stream.apply_batch`:
 ingest, then rescore) called in-process for one record, with no NATS and no polling — the
 work floor; (2) the NATS JetStream hop alone, publish to pull-fetch. Prints the ratio of the
 freshness to the floor. A last phase publishes `--burst` records at once and times until
@@ -34,8 +34,7 @@ from stdnum.cn import ric
 from socialcredit.ingest import ingest_rows
 from socialcredit.rulebook import default_rulebook_text, load_rulebook
 from socialcredit.store import Store
-from socialcredit.stream import NATS_URL, Message, StreamReport, connect, ensure_stream
-from socialcredit.stream import ingest_batch as stream_batch
+from socialcredit.stream import NATS_URL, Message, StreamReport, apply_batch, connect, ensure_stream
 
 DAY = date(2026, 5, 1)
 POLL = 0.002  # seconds between two reads of the decision index
@@ -147,7 +146,7 @@ def main() -> None:
     for i in range(b0, b0 + args.baseline):
         msg = Message(i + 1, "records.court", _json(debt(i)))
         t = time.perf_counter()
-        stream_batch(store, [msg], "records", DAY, report)
+        apply_batch(store, [msg], "records", DAY, report)
         base.append(time.perf_counter() - t)
     assert report.accepted == args.baseline and store.decision(sids[b0], "flight")
     hop = asyncio.run(nats_hop(args.baseline))

@@ -123,7 +123,7 @@ def _reject_row(msg: Message, stream: str, r: Reject, raw: object, as_of: date) 
     )  # fmt: skip
 
 
-def ingest_batch(store: Store, msgs: list[Message], stream: str, as_of: date,
+def apply_batch(store: Store, msgs: list[Message], stream: str, as_of: date,
                  report: StreamReport) -> list[str]:  # fmt: skip
     """Write one batch of messages, link and rescore whom it touched; return those subjects.
 
@@ -279,7 +279,7 @@ async def consume(
                 continue
             batch_msgs = [Message(m.metadata.sequence.stream, m.subject, m.data) for m in msgs]
             day = as_of or date.today()
-            await asyncio.to_thread(ingest_batch, store, batch_msgs, stream, day, report)
+            await asyncio.to_thread(apply_batch, store, batch_msgs, stream, day, report)
             for m in msgs:
                 await m.ack()
             await nc.flush()
