@@ -10,13 +10,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import repeat
 from pathlib import Path
 
+import pyarrow as pa
+
 from socialcredit.dates import parse_date
+from socialcredit.ingest_columns import Checked, Unfit, check_batch
 from socialcredit.records import IDENTITY, RecordParser, Reject, canonical_json, check_national_id
 from socialcredit.store import Store
 
@@ -155,15 +160,25 @@ def ingest_file(
     as_of: date,
     progress: Progress | None = None,
     chunk_size: int = CHUNK,
+    columnar: bool = True,
 ) -> IngestReport:
-    """Ingest a CSV, JSON Lines or Parquet file of records as of the ingest day `as_of`."""
+    """Ingest a CSV, JSON Lines or Parquet file of records as of the ingest day `as_of`.
+
+    Parquet is checked a column at a time (`ingest_columns`) unless `columnar` is False;
+    both paths store the same rows.
+    """
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"no such file: {path}")
     fmt = detect_format(path, fmt)
     file_digest, total = _digest_and_count(path, fmt, source)
-    return _ingest(store, read_rows(path, fmt), str(path), file_digest, source, as_of,
-                   progress, chunk_size, total)  # fmt: skip
+    if fmt == "parquet" and columnar:
+        import pyarrow.parquet as pq
+
+        chunks: Iterable = pq.ParquetFile(path).iter_batches(batch_size=chunk_size)
+    else:
+        chunks = _chunks(read_rows(path, fmt), chunk_size)
+    return _ingest(store, chunks, str(path), file_digest, source, as_of, progress, total)
 
 
 def ingest_rows(
@@ -178,60 +193,83 @@ def ingest_rows(
     rows = list(rows)
     file_digest = hashlib.sha256(canonical_json([label, rows]).encode()).hexdigest()
     report = IngestReport(keep_results=True)
-    return _ingest(store, rows, label, file_digest, source, as_of, None, CHUNK, len(rows),
-                   report)  # fmt: skip
+    return _ingest(store, _chunks(rows, CHUNK), label, file_digest, source, as_of, None,
+                   len(rows), report)  # fmt: skip
 
 
 def _ingest(
     store: Store,
-    rows: Iterable[dict | str],
+    chunks: Iterable[list | pa.RecordBatch],
     label: str,
     file_digest: str,
     source: str | None,
     as_of: date,
     progress: Progress | None,
-    chunk_size: int,
     total: int,
     report: IngestReport | None = None,
 ) -> IngestReport:
+    """Ingest chunks of rows (lists of dicts) or of Parquet (record batches, checked by column)."""
     report = report or IngestReport()
     parser = RecordParser(store.rulebook_in_force(as_of), source)
     run = _Run(store, label, file_digest, source, as_of, report)
     if progress:
         progress(0, total)
 
-    chunks = _chunks(rows, chunk_size)
+    chunks = iter(chunks)
     done = 0
 
-    def read_next() -> list[Parsed] | None:
+    def read_next() -> tuple[list[Parsed], Checked | None, int] | None:
         """Read and check the next chunk (in the pool's one thread, one call at a time)."""
         chunk = next(chunks, None)
         if chunk is None:
             return None
-        out = []
-        for n, raw in enumerate(chunk, done + 1):
-            if isinstance(raw, str):
-                out.append((n, {}, Reject(n, "row", f"line {raw}")))
+        first, checked = done + 1, None
+        if isinstance(chunk, pa.RecordBatch):
+            try:
+                checked = check_batch(parser, chunk, first)
+            except Unfit:
+                rows = chunk.to_pylist()
             else:
-                out.append((n, raw, parser.parse(raw, n)))
-        return out
+                rows = chunk.take(pa.array(checked.slow, pa.int64())).to_pylist()
+            numbers = (
+                [first + i for i in checked.slow] if checked else range(first, first + len(rows))
+            )
+            return _parse(parser, numbers, rows), checked, chunk.num_rows
+        return _parse(parser, range(first, first + len(chunk)), chunk), None, len(chunk)
 
     # The next chunk is read and checked while this one is written: the database drivers
     # release the GIL while they work.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        parsed = read_next()
-        while parsed is not None:
-            done += len(parsed)
+        got = read_next()
+        while got is not None:
+            parsed, checked, n = got
+            done += n
             ahead = pool.submit(read_next)
-            run.apply(parsed)
+            run.apply(parsed, checked=checked)
             if progress:
                 progress(done, max(total, done))
-            parsed = ahead.result()
+            got = ahead.result()
     run.finish()
     return report
 
 
+def _parse(parser: RecordParser, numbers: Iterable[int], rows: Iterable[dict | str]) -> list:
+    out = []
+    for n, raw in zip(numbers, rows, strict=True):
+        if isinstance(raw, str):
+            out.append((n, {}, Reject(n, "row", f"line {raw}")))
+        else:
+            out.append((n, raw, parser.parse(raw, n)))
+    return out
+
+
 Key = tuple[str, str]
+
+
+def _row_no(item: tuple) -> int:
+    return item[0]
+
+
 Parsed = tuple[int, dict, "dict | Reject"]  # row number, raw row, record or reject
 
 
@@ -254,6 +292,7 @@ class _Chunk:
     """What one chunk will write."""
 
     rows: list[tuple] = field(default_factory=list)
+    row_nos: list[int] = field(default_factory=list)  # the file row of each of `rows`
     written: dict[Key, tuple[int, int, str]] = field(default_factory=dict)  # index, version, digest
     supersede: list[int] = field(default_factory=list)
     rejects: dict[int, tuple[Reject, dict]] = field(default_factory=dict)
@@ -275,13 +314,34 @@ class _Run:
         now = datetime.now(UTC).replace(tzinfo=None)
         self.ingested_at_text = now.isoformat(" ", timespec="microseconds")
 
-    def apply(self, parsed: list[Parsed], replay: bool = True) -> None:
-        """Write one chunk in one transaction, then count it in the report."""
+    def apply(self, parsed: list[Parsed], replay: bool = True,
+              checked: Checked | None = None) -> None:  # fmt: skip
+        """Write one chunk in one transaction, then count it in the report.
+
+        `checked` holds the plain rows of a Parquet chunk, already normalised; those that
+        are new records or exact duplicates are written here by column, the rest join
+        `parsed` for `_decide` (see `_split_fast`).
+        """
         c = _Chunk()
         with self.store.ingest_batch() as tx:
             recs = [rec for _, _, rec in parsed if not isinstance(rec, Reject)]
-            history = tx.histories({(r["source"], r["record_id"]) for r in recs})
-            known = tx.subjects_for({r["national_id"] for r in recs if r["national_id"]})
+            keys = {(r["source"], r["record_id"]) for r in recs}
+            fast = None
+            if checked is not None and checked.fast.num_rows:
+                fast = checked.fast
+                fast_keys = list(zip(fast["source"].to_pylist(), fast["record_id"].to_pylist(),
+                                     strict=True))  # fmt: skip
+                history = tx.histories(keys.union(fast_keys))
+                fast, dups, demoted = self._split_fast(fast, fast_keys, keys, recs, history)
+                if demoted:
+                    parsed = sorted(parsed + self._reparse(checked, demoted), key=_row_no)
+                    recs = [rec for _, _, rec in parsed if not isinstance(rec, Reject)]
+            else:
+                history = tx.histories(keys)
+            nids = {r["national_id"] for r in recs if r["national_id"]}
+            if fast is not None:
+                nids.update(fast["national_id"].to_pylist())
+            known = tx.subjects_for(nids)
             for item in parsed:
                 row_no, raw, rec = item
                 if isinstance(rec, Reject):
@@ -289,12 +349,103 @@ class _Run:
                 else:
                     self._decide(c, item, history.get((rec["source"], rec["record_id"]), []),
                                  known, replay)  # fmt: skip
+            rows = c.rows
+            if fast is not None and fast.num_rows:
+                rows = self._fast_rows(c, fast, known)
             tx.add_subjects(list(c.new_subjects.values()))
             tx.update_identities(list(c.changed.values()))
             tx.supersede(c.supersede, self.as_of)
-            tx.add_records(c.rows)
+            tx.add_records(rows)
             tx.add_rejects([self._reject_row(r, raw) for r, raw in c.rejects.values()])
         self._count(parsed, c)  # only a committed chunk counts
+        if fast is not None:
+            self.report.accepted += fast.num_rows
+            self.report.duplicates += dups
+
+    def _split_fast(
+        self, fast: pa.Table, keys: list[Key], slow_keys: set[Key], slow_recs: list[dict],
+        history: dict,
+    ) -> tuple[pa.Table, int, list[int]]:  # fmt: skip
+        """Split the plain rows into new records, exact duplicates and rows for `_decide`.
+
+        A row is new when its record is in neither the store nor the rest of the chunk, a
+        duplicate when it repeats the stored latest version of a record that appears once in
+        the chunk; any other row, and any row about a person that a row for `_decide` is
+        also about, goes to `_decide` so that the chunk's rows keep their order.
+        Return the new rows, the number of duplicates and the file rows for `_decide`.
+        """
+        counts = Counter(keys)
+        digests = fast["digest"].to_pylist()
+        new, slow, dups = [], [], 0
+        for i, key in enumerate(keys):
+            if counts[key] > 1 or key in slow_keys or key in self.replays:
+                slow.append(i)
+            elif key in history:
+                if history[key][-1].digest == digests[i]:
+                    dups += 1
+                else:
+                    slow.append(i)
+            else:
+                new.append(i)
+        nids = fast["national_id"].to_pylist()
+        slow_nids = {r["national_id"] for r in slow_recs} | {nids[i] for i in slow}
+        kept = [i for i in new if nids[i] not in slow_nids]
+        if len(kept) < len(new):
+            slow = sorted(slow + sorted(set(new) - set(kept)))
+        rows = fast["row"].to_pylist()
+        return fast.take(pa.array(kept, pa.int64())), dups, [rows[i] for i in slow]
+
+    @staticmethod
+    def _reparse(checked: Checked, row_nos: list[int]) -> list[Parsed]:
+        """Parse these file rows of the chunk with the row parser."""
+        first = checked.first_row
+        raws = checked.batch.take(pa.array([n - first for n in row_nos], pa.int64())).to_pylist()
+        return [(n, raw, checked.parser.parse(raw, n)) for n, raw in zip(row_nos, raws,
+                                                                        strict=True)]  # fmt: skip
+
+    def _fast_rows(self, c: _Chunk, fast: pa.Table, known: dict) -> list[tuple]:
+        """Stage the new plain records and their subjects; return every row, in file order.
+
+        A subject takes, field by field, the last identity value its rows give, as
+        `_subject` does row by row.
+        """
+        ident = ("name", "birth_date", "sex", "address", "phone")
+        last = (
+            fast.select(["national_id", *(f"id_{f}" for f in ident)])
+            .group_by("national_id", use_threads=False)
+            .aggregate([(f"id_{f}", "last") for f in ident])
+        )
+        sids = {}
+        for nid, *values in zip(*(last[n].to_pylist() for n in last.column_names), strict=True):
+            identity = {f: v for f, v in zip(ident, values, strict=True) if v is not None}
+            identity["birth_date"] = date.fromisoformat(identity["birth_date"])
+            subject = known.get(nid)
+            if subject is None:
+                sid = sids[nid] = self.store.subject_id_for(nid)
+                c.new_subjects[nid] = {"subject_id": sid, "national_id": nid, "kind": "person",
+                                       "created_on": self.as_of, **identity}  # fmt: skip
+                continue
+            sids[nid] = subject["subject_id"]
+            if any(subject.get(f) != v for f, v in identity.items()):
+                subject.update(identity)
+                c.changed[subject["subject_id"]] = subject
+        col = fast.column
+        n = fast.num_rows
+        rows = list(zip(
+            col("source").to_pylist(), col("record_id").to_pylist(), repeat(1, n),
+            col("digest").to_pylist(), [sids[x] for x in col("national_id").to_pylist()],
+            col("national_id").to_pylist(), col("type").to_pylist(),
+            col("occurred_at").to_pylist(), col("quantity").to_pylist(),
+            col("points").to_pylist(), col("case_no").to_pylist(), col("status").to_pylist(),
+            col("attrs").to_pylist(), repeat(self.as_of_text, n),
+            repeat(self.ingested_at_text, n), repeat(None, n), repeat(None, n),
+            col("warnings").to_pylist(), strict=True,
+        ))  # fmt: skip
+        if not c.rows:
+            return rows
+        order = sorted(range(len(c.rows) + n), key=(c.row_nos + col("row").to_pylist()).__getitem__)
+        both = c.rows + rows
+        return [both[i] for i in order]
 
     def _decide(self, c: _Chunk, item: Parsed, versions: list, known: dict,
                 replay: bool) -> None:  # fmt: skip
@@ -342,6 +493,7 @@ class _Run:
         c.status[row_no] = "correction" if prev_version else "accepted"
         subject_id = self._subject(c, rec, known) if rec["national_id"] else None
         c.written[key] = (len(c.rows), prev_version + 1, digest)
+        c.row_nos.append(row_no)
         warnings = json.dumps(rec["warnings"], ensure_ascii=False) if rec["warnings"] else None
         # In store.records.RECORD_COLUMNS order.
         c.rows.append((
