@@ -16,10 +16,10 @@ from stdnum.cn import ric
 
 from socialcredit.rulebook import default_rulebook_text, load_rulebook
 from socialcredit.service import create_app
-from socialcredit.service.auth import create_token
+from socialcredit.service.auth import create_token, revoke_token
 from socialcredit.service.deps import service
 from socialcredit.service.server import background
-from socialcredit.store import Store
+from socialcredit.store import Store, budget
 
 PROBLEM = "application/problem+json"
 
@@ -65,6 +65,18 @@ def test_two_workers_over_one_store_spend_one_budget(opened):
             assert 1 <= int(r.headers["retry-after"]) <= 60
             assert "has checked 5 in the last minute" in r.json()["detail"]
         assert batch(b, 5, other).status_code == 200  # another token has its own budget
+
+
+def test_budget_is_a_sliding_minute_and_takes_late_clocks(store):
+    """Workers' clocks interleave: a spend stamped a little earlier than the last one must
+    still land in its own second; the minute slides by whole seconds."""
+    assert budget.spend(store, "tok-a", 3, 10, 60, 1000.5) == (None, 3)
+    assert budget.spend(store, "tok-a", 2, 10, 60, 1001.2) == (None, 5)
+    assert budget.spend(store, "tok-a", 4, 10, 60, 1000.9) == (None, 9)  # late, into 1000
+    assert budget.spend(store, "tok-a", 2, 10, 60, 1010.0) == (50, 9)  # second 1000 leaves at 1060
+    assert budget.spend(store, "tok-b", 10, 10, 60, 1010.0) == (None, 10)
+    assert budget.spend(store, "tok-a", 2, 10, 60, 1060.0) == (None, 4)  # second 1000 left
+    assert budget.used(store, "tok-a", 60, 1060.0) == 4
 
 
 def test_concurrent_spends_never_overrun_the_budget(opened):
@@ -123,3 +135,28 @@ def test_a_request_over_the_time_limit_is_503(tmp_path):
                 release.set()  # the abandoned check finishes while the store is open
         finally:
             release.set()
+
+
+def test_a_revoked_provider_fails_from_the_next_check(opened):
+    """Checks keep known callers in memory; revocation must still bite at once, in every
+    worker, whichever way the provider asks."""
+    url, store = opened
+    t = create_token(store, "provider", services=["flight"])
+    headers = {"Authorization": f"Bearer {t['token']}"}
+    one = {"national_id": nid(1), "service": "flight"}
+    many = {"service": "flight", "people": [nid(2), nid(3)]}
+    with (
+        background(create_app(url)) as a_base,
+        background(create_app(url)) as b_base,
+        httpx.Client(base_url=a_base, timeout=30) as a,
+        httpx.Client(base_url=b_base, timeout=30) as b,
+    ):
+        for c in (a, b):  # both workers now know the caller
+            assert c.post("/v1/checks", headers=headers, json=one).status_code == 200
+        revoke_token(store, t["token_id"])
+        for c in (a, b):
+            for path, body in (("/v1/checks", one), ("/v1/checks/batch", many)):
+                r = c.post(path, headers=headers, json=body)
+                assert r.status_code == 401, r.text
+                assert "revoked" in r.json()["detail"]
+                assert r.headers["www-authenticate"].startswith("Bearer")

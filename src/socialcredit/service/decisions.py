@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.engine import Connection
 
 from socialcredit.rulebook.model import Rulebook
 from socialcredit.scoring import rescore_subject
@@ -37,6 +39,44 @@ class Answer:
     reasons: list[dict]
 
 
+# The check path's statements, built once: constructing a SQLAlchemy expression costs more
+# than running these indexed lookups, and they run on every check.
+_ACTIVE = select(settings.c.value).where(settings.c.key == "active_rulebook").scalar_subquery()
+_VERSIONS = (
+    select(rulebooks.c.rulebook_id, rulebooks.c.version, rulebooks.c.digest, rulebooks.c.effective)
+    .where(rulebooks.c.rulebook_id == _ACTIVE)
+    .order_by(rulebooks.c.version)
+)
+_ROWS = (
+    select(
+        subjects.c.subject_id,
+        subjects.c.national_id,
+        scores.c.as_of,
+        scores.c.rulebook_id,
+        scores.c.rulebook_version,
+        decisions.c.decision,
+        decisions.c.reasons,
+    )
+    .select_from(subjects)
+    .outerjoin(scores, scores.c.subject_id == subjects.c.subject_id)
+    .outerjoin(
+        decisions,
+        and_(
+            decisions.c.subject_id == subjects.c.subject_id,
+            decisions.c.service == bindparam("service"),
+        ),
+    )
+)
+_BY_NID = subjects.c.national_id.in_(bindparam("nids", expanding=True))
+_BY_SID = subjects.c.subject_id.in_(bindparam("sids", expanding=True))
+_QUERIES = {  # by which keys: one statement each, so each uses its index alone
+    (True, False): _ROWS.where(_BY_NID),
+    (False, True): _ROWS.where(_BY_SID),
+    (True, True): _ROWS.where(or_(_BY_NID, _BY_SID)),
+}
+_LAST = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+
+
 class Index:
     """Decisions for a service on a day, read from the index of one store."""
 
@@ -47,12 +87,11 @@ class Index:
 
     def rulebook(self, day: date) -> Rulebook:
         """Return the rulebook in force on `day`, parsed once per loaded set of versions."""
-        active = select(settings.c.value).where(settings.c.key == "active_rulebook")
-        q = select(
-            rulebooks.c.rulebook_id, rulebooks.c.version, rulebooks.c.digest, rulebooks.c.effective
-        ).where(rulebooks.c.rulebook_id == active.scalar_subquery())
         with self.store._read() as conn:
-            key = (day, tuple(tuple(r) for r in conn.execute(q.order_by(rulebooks.c.version))))
+            return self._parsed(conn, day)
+
+    def _parsed(self, conn, day: date) -> Rulebook:
+        key = (day, tuple(tuple(r) for r in conn.execute(_VERSIONS)))
         with self._lock:
             if self._rb is not None and self._rb[0] == key:
                 return self._rb[1]
@@ -61,37 +100,21 @@ class Index:
             self._rb = (key, rb)
         return rb
 
-    def _rows(self, service: str, national_ids: list[str], subject_ids: list[str]) -> list:
-        s, sc, d = subjects, scores, decisions
-        q = (
-            select(
-                s.c.subject_id,
-                s.c.national_id,
-                sc.c.as_of,
-                sc.c.rulebook_id,
-                sc.c.rulebook_version,
-                d.c.decision,
-                d.c.reasons,
-            )
-            .select_from(s)
-            .outerjoin(sc, sc.c.subject_id == s.c.subject_id)
-            .outerjoin(d, and_(d.c.subject_id == s.c.subject_id, d.c.service == service))
-        )
-        where = []
-        if national_ids:
-            where.append(s.c.national_id.in_(national_ids))
-        if subject_ids:
-            where.append(s.c.subject_id.in_(subject_ids))
-        if not where:
+    @staticmethod
+    def _rows(conn, service: str, national_ids: list[str], subject_ids: list[str]) -> list:
+        if not national_ids and not subject_ids:
             return []
-        with self.store._read() as conn:
-            return conn.execute(q.where(or_(*where))).all()
+        q = _QUERIES[bool(national_ids), bool(subject_ids)]
+        return conn.execute(q, {"service": service, "nids": national_ids, "sids": subject_ids})
 
     def lookup(
-        self, rb: Rulebook, service: str, day: date, national_ids: list[str], subject_ids: list[str]
-    ) -> tuple[dict[str, Answer], dict[str, Answer]]:
-        """Return the answers by national id and by subject id (only the people found)."""
-        rows = {r.subject_id: r for r in self._rows(service, national_ids, subject_ids)}
+        self, service: str, day: date, national_ids: list[str], subject_ids: list[str]
+    ) -> tuple[Rulebook, dict[str, Answer], dict[str, Answer]]:
+        """Return the rulebook in force and the answers by national id and by subject id (only
+        the people found), read in one transaction."""
+        with self.store._read() as conn:
+            rb = self._parsed(conn, day)
+            rows = {r.subject_id: r for r in self._rows(conn, service, national_ids, subject_ids)}
         stale = [
             sid
             for sid, r in rows.items()
@@ -100,7 +123,8 @@ class Index:
         if stale:
             for sid in stale:
                 rescore_subject(self.store, sid, day)
-            rows.update({r.subject_id: r for r in self._rows(service, [], stale)})
+            with self.store._read() as conn:
+                rows.update({r.subject_id: r for r in self._rows(conn, service, [], stale)})
         by_nid, by_sid = {}, {}
         for sid, r in rows.items():
             a = Answer(
@@ -112,15 +136,24 @@ class Index:
             by_sid[sid] = a
             if r.national_id is not None:
                 by_nid[r.national_id] = a
-        return by_nid, by_sid
+        return rb, by_nid, by_sid
 
 
-def log_checks(store, actor: str, role: str, service: str, day: date, answers: list[Answer]):
+def log_checks(
+    store,
+    actor: str,
+    role: str,
+    service: str,
+    day: date,
+    answers: list[Answer],
+    before: Callable[[Connection], None] | None = None,
+):
     """Write one audit entry per person checked (once per person), all in one transaction.
 
     The entries are chained exactly as `store.audit.append` chains one (its `canonical` and
     `entry_hash`), but the last link is read once and the rows are inserted together: a
-    400-person manifest costs one round of writes, not 400.
+    400-person manifest costs one round of writes, not 400. `before` runs first in the same
+    transaction (the budget's spend); if it raises, nothing is written.
     """
     detail = json.loads(audit.canonical({"purpose": "check", "as_of": str(day)}))
     people, seen = [], set()
@@ -128,12 +161,13 @@ def log_checks(store, actor: str, role: str, service: str, day: date, answers: l
         if a.subject_id is not None and a.subject_id not in seen:
             seen.add(a.subject_id)
             people.append(a)
-    if not people:
-        return
     log = audit_log
     with store._write() as conn:
-        last = conn.execute(select(log.c.seq, log.c.hash).order_by(log.c.seq.desc()).limit(1))
-        last = last.first()
+        if before is not None:
+            before(conn)
+        if not people:
+            return
+        last = conn.execute(_LAST).first()
         seq, prev = (last.seq, last.hash) if last else (0, audit.GENESIS)
         at = datetime.now(UTC).isoformat(timespec="microseconds")
         rows = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated
 
@@ -11,11 +11,12 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from socialcredit.records import check_national_id
-from socialcredit.service.auth import Principal, authenticate, authorize
-from socialcredit.service.decisions import Index
+from socialcredit.service.auth import CHALLENGE, Principal, Principals, authenticate, authorize
+from socialcredit.service.decisions import Answer, Index, log_checks
 from socialcredit.service.limits import DEFAULT_BUDGET, PeopleBudget
 from socialcredit.service.metrics import Metrics
 from socialcredit.service.problems import Problem
+from socialcredit.store.tokens import token_revoked
 
 # Documents the scheme in OpenAPI; the header itself is read by `authenticate`, which gives
 # the precise 401 reasons (missing, malformed, unknown, revoked).
@@ -32,9 +33,13 @@ class Service:
     budget: PeopleBudget
     metrics: Metrics
     today: Callable[[], date]
+    principals: Principals = field(init=False)
 
-    def spend(self, who: Principal, people: int) -> None:
-        """Take `people` from the token's budget; raise 429 (or 422 for an impossible ask)."""
+    def __post_init__(self) -> None:
+        self.principals = Principals(self.store)
+
+    def affordable(self, who: Principal, people: int) -> None:
+        """Raise 422 when `people` is more than the token's whole budget (it can never pass)."""
         limit = who.rate or DEFAULT_BUDGET
         if people > limit:
             raise Problem(
@@ -42,14 +47,33 @@ class Service:
                 f"{people} people is more than token {who.token_id}'s budget of "
                 f"{limit} a minute — send at most {limit} at once",
             )
-        wait, used = self.budget.spend(who.token_id, people, limit)
-        if wait is not None:
-            raise Problem(
-                429,
-                f"token {who.token_id} may check {limit} people a minute and has checked "
-                f"{used} in the last minute; retry in {wait} s",
-                headers={"Retry-After": str(wait)},
-            )
+
+    def record(
+        self, who: Principal, service: str, day: date, people: int, answers: list[Answer]
+    ) -> None:
+        """Spend `people` from the token's budget and log the `answers`, in one transaction.
+
+        Raise 429 (nothing spent, nothing logged: the answers must not be given) when the
+        budget is spent, and 401 when the token was revoked since it was read.
+        """
+        limit = who.rate or DEFAULT_BUDGET
+
+        def spend(conn) -> None:
+            if token_revoked(conn, who.token_id):
+                raise Problem(401, f"token {who.token_id} was revoked", headers=CHALLENGE)
+            wait, used = self.budget.spend(who.token_id, people, limit, conn)
+            if wait is not None:
+                raise Problem(
+                    429,
+                    f"token {who.token_id} may check {limit} people a minute and has checked "
+                    f"{used} in the last minute; retry in {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
+
+        log_checks(self.store, who.token_id, who.role, service, day, answers, before=spend)
+        self.metrics.people.inc(len(answers))
+        for a in answers:
+            self.metrics.decisions.labels(service, a.decision).inc()
 
 
 async def service(request: Request) -> Service:
@@ -67,6 +91,13 @@ def caller(*roles: str) -> Callable[..., Principal]:
     return dependency
 
 
+def checker(request: Request, _: Bearer) -> Principal:
+    """The provider calling a check route; its token is re-read for revocation when the
+    check is logged (`Service.record`), so it may come from the cache of known callers."""
+    principals = request.app.state.service.principals
+    return authorize(principals.authenticate(request.headers.get("authorization")), ("provider",))
+
+
 def national_id(value: str, path: str) -> str:
     """Return the compact national id, or raise 422 naming `path`."""
     try:
@@ -78,7 +109,7 @@ def national_id(value: str, path: str) -> str:
 # What a route declares it needs, as FastAPI parameter types.
 Svc = Annotated[Service, Depends(service)]
 Source = Annotated[Principal, Depends(caller("source"))]
-Provider = Annotated[Principal, Depends(caller("provider"))]
+Provider = Annotated[Principal, Depends(checker)]
 Subject = Annotated[Principal, Depends(caller("subject"))]
 Official = Annotated[Principal, Depends(caller("official"))]
 Auditor = Annotated[Principal, Depends(caller("auditor"))]

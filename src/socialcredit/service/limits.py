@@ -155,10 +155,13 @@ class PeopleBudget:
         # Wall-clock time, not monotonic: every worker (and host) must agree on "now".
         self.store, self.window, self.clock = store, window, clock
 
-    def spend(self, key: str, n: int, limit: int) -> tuple[int | None, int]:
+    def spend(self, key: str, n: int, limit: int, conn=None) -> tuple[int | None, int]:
         """Spend `n` people from `key`'s budget; return `(None, used)` or `(wait, used)`.
 
         `wait` is the seconds until the request would fit; a refused request spends nothing.
-        `n` above `limit` is the caller's to refuse.
+        `n` above `limit` is the caller's to refuse. With `conn`, inside that write
+        transaction (the one that logs the checks).
         """
-        return budget.spend(self.store, key, n, limit, self.window, self.clock())
+        if conn is None:
+            return budget.spend(self.store, key, n, limit, self.window, self.clock())
+        return budget.spend_in(conn, key, n, limit, self.window, self.clock())

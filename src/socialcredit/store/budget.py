@@ -3,7 +3,7 @@
 A sliding window of per-second counts: one row per (token, second) holding the people
 checked in that second; the budget is spent when the rows of the last `window` seconds add
 up to the limit. A token keeps at most `window` rows, so a spend reads a handful of rows
-whatever the rate. Each spend is one single-writer transaction, so two workers (or two
+whatever the rate. Each spend runs in a single-writer transaction, so two workers (or two
 threads) can never both take the last places.
 """
 
@@ -11,9 +11,17 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from socialcredit.store.schema import check_budget as b
+
+# Built once: they run on every check. Rows older than the window are deleted only when a
+# read sees one, so a spend is usually one SELECT and one UPDATE or INSERT.
+_KEY, _SECOND = b.c.token_id == bindparam("key"), b.c.second == bindparam("sec")
+_ROWS = select(b.c.second, b.c.people).where(_KEY).order_by(b.c.second)
+_EXPIRE = delete(b).where(_KEY, b.c.second < bindparam("oldest"))
+_ADD = update(b).where(_KEY, _SECOND).values(people=b.c.people + bindparam("n"))
+_NEW = insert(b).values(token_id=bindparam("key"), second=bindparam("sec"), people=bindparam("n"))
 
 
 def spend(store, key: str, n: int, limit: int, window: int, now: float) -> tuple[int | None, int]:
@@ -23,24 +31,24 @@ def spend(store, key: str, n: int, limit: int, window: int, now: float) -> tuple
     enough of the window has passed, and the people already checked in it. A refused spend
     takes nothing.
     """
+    with store._write() as conn:
+        return spend_in(conn, key, n, limit, window, now)
+
+
+def spend_in(conn, key: str, n: int, limit: int, window: int, now: float):
+    """`spend` inside the caller's write transaction (the check's, which also logs it)."""
     second = math.floor(now)
     oldest = second - window + 1  # the first second still in the window
-    with store._write() as conn:
-        conn.execute(delete(b).where(b.c.token_id == key, b.c.second < oldest))
-        rows = conn.execute(
-            select(b.c.second, b.c.people).where(b.c.token_id == key).order_by(b.c.second)
-        ).all()
-        used = sum(r.people for r in rows)
-        if used + n <= limit:
-            if rows and rows[-1].second == second:
-                conn.execute(
-                    update(b)
-                    .where(b.c.token_id == key, b.c.second == second)
-                    .values(people=b.c.people + n)
-                )
-            else:
-                conn.execute(insert(b).values(token_id=key, second=second, people=n))
-            return None, used + n
+    rows = conn.execute(_ROWS, {"key": key}).all()
+    if rows and rows[0].second < oldest:
+        conn.execute(_EXPIRE, {"key": key, "oldest": oldest})
+        rows = [r for r in rows if r.second >= oldest]
+    used = sum(r.people for r in rows)
+    if used + n <= limit:
+        # Not always the newest row: another worker's clock may have moved on already.
+        have = any(r.second == second for r in rows)
+        conn.execute(_ADD if have else _NEW, {"key": key, "sec": second, "n": n})
+        return None, used + n
     freed = 0
     for r in rows:  # the oldest seconds leave the window first
         freed += r.people

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from socialcredit.store.schema import tokens
 
@@ -42,15 +42,26 @@ def add_token(
         )
 
 
+_BY_ID = select(tokens).where(tokens.c.token_id == bindparam("token_id"))  # built once: hot
+
+
 def get_token(store, token_id: str) -> dict | None:
     """Return one token row (services parsed), revoked or not, or None."""
     with store._read() as conn:
-        row = conn.execute(select(tokens).where(tokens.c.token_id == token_id)).first()
+        row = conn.execute(_BY_ID, {"token_id": token_id}).first()
     if row is None:
         return None
     d = dict(row._mapping)
     d["services"] = tuple(json.loads(d["services"] or "[]"))
     return d
+
+
+_REVOKED = select(tokens.c.revoked).where(tokens.c.token_id == bindparam("token_id"))
+
+
+def token_revoked(conn, token_id: str) -> bool:
+    """Return whether the token is revoked (or gone), on the caller's connection."""
+    return conn.execute(_REVOKED, {"token_id": token_id}).scalar() in (True, 1, None)
 
 
 def revoke_token(store, token_id: str) -> bool:

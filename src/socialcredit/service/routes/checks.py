@@ -7,21 +7,22 @@ from fastapi import APIRouter
 from socialcredit.checks import services_of
 from socialcredit.service import problems
 from socialcredit.service.auth import Principal
-from socialcredit.service.decisions import Answer, log_checks
-from socialcredit.service.deps import Provider, Service, Svc, national_id
+from socialcredit.service.decisions import Answer
+from socialcredit.service.deps import Provider, Svc, national_id
 from socialcredit.service.models import BatchIn, BatchOut, CheckIn, CheckOut, Person
 from socialcredit.service.problems import Problem
 
 router = APIRouter(tags=["checks"])
 
 
-def _own_service(who: Principal, svc: Service, name: str, day):
-    """Return the rulebook in force after checking the service is the token's and declared."""
+def _own_service(who: Principal, name: str) -> None:
     if name not in who.services:
         raise Problem(
             403, f'token {who.token_id} checks for {", ".join(who.services)}, not for "{name}"'
         )
-    rb = svc.index.rulebook(day)
+
+
+def _declared(rb, name: str) -> None:
     if rb.services is not None and name not in services_of(rb):
         raise Problem(
             422,
@@ -29,14 +30,6 @@ def _own_service(who: Principal, svc: Service, name: str, day):
             f"v{rb.version} — declared: {', '.join(services_of(rb))}",
             errors=[{"path": "service", "message": "not declared"}],
         )
-    return rb
-
-
-def _record(svc: Service, who: Principal, service_id: str, day, answers: list[Answer]) -> None:
-    log_checks(svc.store, who.token_id, who.role, service_id, day, answers)
-    svc.metrics.people.inc(len(answers))
-    for a in answers:
-        svc.metrics.decisions.labels(service_id, a.decision).inc()
 
 
 @router.post(
@@ -53,16 +46,18 @@ def check(
     """The decision and its reasons; never a score, a grade or a record. Logged for the
     person to see. An unknown (valid) national id is allowed."""
     day = svc.today()
-    rb = _own_service(who, svc, body.service, day)
+    _own_service(who, body.service)
     nids = [national_id(body.national_id, "national_id")] if body.national_id is not None else []
     sids = [body.subject_id] if body.subject_id is not None else []
-    svc.spend(who, 1)
-    by_nid, by_sid = svc.index.lookup(rb, body.service, day, nids, sids)
+    svc.affordable(who, 1)
+    rb, by_nid, by_sid = svc.index.lookup(body.service, day, nids, sids)
+    _declared(rb, body.service)
     if sids and sids[0] not in by_sid:
+        svc.record(who, body.service, day, 1, [])  # a miss spends the budget too
         raise Problem(404, f'no subject "{sids[0]}"')
     a = by_nid.get(nids[0]) if nids else by_sid[sids[0]]
     a = a or Answer(None, nids[0], "allow", [])
-    _record(svc, who, body.service, day, [a])
+    svc.record(who, body.service, day, 1, [a])
     return {
         "decision": a.decision,
         "service": body.service,
@@ -85,7 +80,7 @@ def check_batch(
     """One decision per person, in the order sent; each person spends one from the budget
     and each check is logged. Every invalid national id is named (422)."""
     day = svc.today()
-    rb = _own_service(who, svc, body.service, day)
+    _own_service(who, body.service)
     people: list[tuple[str | None, str | None]] = []
     errors = []
     for i, p in enumerate(body.people):
@@ -105,12 +100,14 @@ def check_batch(
         detail = "; ".join(f"{e['path']}: {e['message']}" for e in errors[:3])
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         raise Problem(422, f"{len(errors)} invalid national id(s): {detail}{more}", errors=errors)
-    svc.spend(who, len(people))
+    svc.affordable(who, len(people))
     nids = sorted({n for n, _ in people if n is not None})
     sids = sorted({s for _, s in people if s is not None})
-    by_nid, by_sid = svc.index.lookup(rb, body.service, day, nids, sids)
+    rb, by_nid, by_sid = svc.index.lookup(body.service, day, nids, sids)
+    _declared(rb, body.service)
     missing = [s for s in sids if s not in by_sid]
     if missing:
+        svc.record(who, body.service, day, len(people), [])  # a miss spends the budget too
         raise Problem(
             404,
             f"no subject {', '.join(missing[:5])}"
@@ -123,5 +120,5 @@ def check_batch(
         results.append(
             {"national_id": nid, "subject_id": sid, "decision": a.decision, "reasons": a.reasons}
         )
-    _record(svc, who, body.service, day, answers)
+    svc.record(who, body.service, day, len(people), answers)
     return {"service": body.service, "as_of": day.isoformat(), "results": results}
