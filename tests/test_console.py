@@ -5,6 +5,7 @@ would). The browser itself is exercised in tests/test_console_browser.py.
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -276,9 +277,11 @@ def test_list_browser_and_dashboard(console):
     assert set(city["charts"]) == {"grades", "list_sizes", "objections", "days_to_decision",
                                    "checks"}  # fmt: skip
     html = console.client.get("/console/city").text
-    assert html.count('class="figure"') == 5 and "/console/static/plotly.min.js" in html
-    js = console.client.get("/console/static/plotly.min.js")
+    assert html.count('class="figure"') == 5
+    (src,) = re.findall(r'<script src="(/console/static/plotly-[^"]+\.min\.js)"', html)
+    js = console.client.get(src)
     assert js.status_code == 200 and b"plotly.js" in js.content[:200]
+    assert "immutable" in js.headers["cache-control"]
     assert console.client.get("/console/static/console.css").status_code == 200
 
 

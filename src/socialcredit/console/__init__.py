@@ -23,15 +23,28 @@ def plotly_js() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
+def plotly_version() -> str:
+    import plotly
+
+    return plotly.__version__
+
+
 def mount(app: FastAPI) -> None:
     """Add the console's pages and static files to the API's application."""
     web.install(app)
     for module in (people, resident, provider, official, city):
         app.include_router(module.router)
     js = plotly_js()
+    # the URL names the plotly version, so browsers may keep the 4.6 MB script for good
+    url = f"/console/static/plotly-{plotly_version()}.min.js"
+    web.templates.env.globals["plotly_js"] = url
 
-    @app.get("/console/static/plotly.min.js", include_in_schema=False)
+    @app.get(url, include_in_schema=False)
     def _plotly() -> FileResponse:
-        return FileResponse(js, media_type="text/javascript")
+        return FileResponse(
+            js,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
 
     app.mount("/console/static", StaticFiles(directory=web.HERE / "static"), name="console-static")

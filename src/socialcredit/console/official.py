@@ -36,6 +36,8 @@ def whole(text: str | None) -> int:
 def evidence(store, o: dict) -> dict:
     """What an official weighs: the record as each source version stated it, and for a
     link objection the reasons the record was linked to this person."""
+    if not o.get("record_id"):  # an objection to a list entry names no single record
+        return {"versions": [], "link": None}
     versions = store.record_versions(o["source"], o["record_id"])
     keep = ("version", "type", "occurred_at", "status", "case_no", "ingested_on", "attrs")
     return {
