@@ -24,12 +24,10 @@ def figure(title: str, data: list[dict], **layout) -> dict:
 def contributions(file: dict) -> dict:
     """Each record's points to the score, negative in red, positive in green."""
     cs = sorted(file["contributions"], key=lambda c: c["points"])
-    labels = [f"{c['rule']} ({c['source']}:{c['record_id']})" for c in cs]
+    labels = [f"{c['source']}:{c['record_id']}" for c in cs]
     points = [round(c["points"], 2) for c in cs]
     return figure(
-        f"Points on top of the base score: {file['score']:.0f} in all"
-        if file["score"] is not None
-        else "Points per record",
+        "",
         [
             {
                 "type": "bar",
@@ -37,11 +35,12 @@ def contributions(file: dict) -> dict:
                 "x": points,
                 "y": labels,
                 "marker": {"color": ["#b3261e" if p < 0 else "#1b6e3a" for p in points]},
-                "hovertemplate": "%{y}: %{x} points<extra></extra>",
+                "text": [c["rule"] for c in cs],
+                "hovertemplate": "%{y} (%{text}): %{x} points<extra></extra>",
             }
         ],
         height=max(200, 60 + 28 * len(cs)),
-        margin={"l": 12, "r": 12, "t": 36, "b": 36},
+        margin={"l": 12, "r": 12, "t": 12, "b": 36},
         yaxis={"automargin": True},
     )
 
