@@ -323,3 +323,20 @@ def test_the_demo_page_is_only_in_a_demo_store(console, tmp_path):
         assert client.get("/console/demo.json").json()["people"] == people
         assert client.post("/console/demo", data={"as": "mayor"}).status_code == 422
     store.close()
+
+
+def test_judging_a_link_names_what_is_wrong(console):
+    console.sign_in("official")
+    page = console.client.get("/console/official/links.json").json()
+    assert page["waiting"] == 0 and page["links"] == []
+    r = console.client.post("/console/official/links",
+                            data={"record": "court", "subject_id": "s0", "same": "same"})  # fmt: skip
+    assert r.status_code == 422 and "SOURCE:RECORD_ID" in r.text
+    r = console.client.post("/console/official/links",
+                            data={"record": "court:nothing", "subject_id": "s0", "same": "same"})  # fmt: skip
+    assert r.status_code == 422 and "no record court:nothing" in r.text
+    sid = console.store.subject_by_national_id(DEBTOR)["subject_id"]
+    r = console.client.post("/console/official/links",
+                            data={"record": "court:k-debtor", "subject_id": sid, "same": "same"})  # fmt: skip
+    assert r.status_code == 422 and "carries a national id" in r.text
+    assert console.client.get("/console/official/links?offset=-1").status_code == 422
