@@ -259,3 +259,24 @@ def test_cli_on_a_store(tmp_path, capsys):
     assert "debtors: 1 exited, median 61 days" in text
     # Without a truth file: no wrong-person counts, said plainly.
     assert "no ground truth" in sc("audit", "harm", "--as-of", "2025-06-01")
+
+
+def test_only_files_that_could_be_listed_are_replayed():
+    from socialcredit.harm.replay import could_be_listed
+
+    graded = load_rulebook(
+        RB.text.replace("version: 1", "version: 3").replace(
+            "measures:",
+            "  - {id: low, kind: restrict, when: {grade_in: [C]}, legal_basis: x}\nmeasures:",
+        )
+    )
+    fine = File("x", (rec("rail-9", "rail.fare", "2024-01-01", "2024-01-01"),))
+    assert could_be_listed(FILES[0], RB) and not could_be_listed(fine, graded)
+    # A debt is also a -200 point record: 800 is grade C, which the grade list wants.
+    debt_elsewhere = load_rulebook(
+        graded.text.replace("when: {record_type: court.debt}", "when: {record_type: court.other}")
+    )
+    assert could_be_listed(FILES[0], debt_elsewhere)
+    assert not could_be_listed(
+        FILES[0], RB.__class__(**{**vars(debt_elsewhere), "base_score": 1200})
+    )

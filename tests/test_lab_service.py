@@ -144,3 +144,10 @@ def test_openapi_documents_the_lab(lab):
     client, _ = lab
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/lab/simulate", "/v1/lab/lint", "/v1/lab/harm"} <= set(paths)
+
+
+def test_yaml_the_reader_refuses_is_422_not_500(lab):
+    client, headers = lab
+    r = client.post("/v1/lab/simulate", json={"rulebook": "a\x9fb"}, headers=headers["official"])
+    assert r.status_code == 422 and r.json()["errors"][0]["path"] == "rulebook", r.text
+    assert "not valid YAML" in r.json()["detail"]

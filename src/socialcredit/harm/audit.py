@@ -26,9 +26,9 @@ import numpy as np
 from socialcredit import dates
 from socialcredit.engine.evaluate import evaluate
 from socialcredit.engine.file import File
-from socialcredit.engine.lists import Entry
+from socialcredit.engine.lists import Entry, merge
 from socialcredit.engine.view import objection_state, version_in_force
-from socialcredit.harm.replay import History, enforced, known_at
+from socialcredit.harm.replay import History, could_be_listed, enforced, known_at
 from socialcredit.rulebook.model import Rulebook
 
 Truth = dict[tuple[str, str], str]  # (source, record_id) -> the true owner's national id
@@ -58,8 +58,9 @@ def harm_audit(
     stored = _by_subject(index or [])
     index_report = {"checked": 0, "stale": 0, "by_reason": {r: 0 for r in REASONS}}
     for f in files:
-        histories, final = enforced(f, rb, day)
+        histories, final = enforced(f, rb, day) if could_be_listed(f, rb) else ({}, [])
         final_by_key = {(e.list_id, e.start): e for e in final}
+        windows = _windows(final)
         for key, h in histories.items():
             if not h.days:
                 continue
@@ -76,8 +77,9 @@ def harm_audit(
                     wrong.add(f.subject_id, h, services, now)
                     by_cause["linkage" if _linked(f, mistaken) else "source_mistake"] += 1
             fe = final_by_key.get(key)
-            lo = fe.active_from if fe and fe.state != "suspended" else date.max
-            excess = h.days - h.overlap(lo, fe.end if fe else None)
+            # Any entry of the same list in the final view justifies the day: a record
+            # known late may move an island's start without the person being wronged.
+            excess = h.days - sum(h.overlap(lo, hi) for lo, hi in windows.get(h.list_id, ()))
             if excess > 0:
                 outlived.add(f.subject_id, h, services, now, excess)
                 reason = _reason(f, rb, day, h.list_id, h.start, h.cause, fe)
@@ -131,6 +133,15 @@ class _Tally:
             "days": self.days,
             "in_force": self.in_force,
         }
+
+
+def _windows(final: list[Entry]) -> dict[str, list[tuple[date, date | None]]]:
+    """Per list, the merged day ranges in which the final view has an entry active."""
+    spans: dict[str, list[tuple[date, date | None]]] = {}
+    for e in final:
+        if e.state != "suspended" and (e.end is None or e.active_from < e.end):
+            spans.setdefault(e.list_id, []).append((e.active_from, e.end))
+    return {lid: merge(s) for lid, s in spans.items()}
 
 
 def _linked(f: File, keys: list[tuple[str, str]]) -> bool:

@@ -68,6 +68,31 @@ def breakpoints(file: File, day: date) -> list[date]:
     return sorted(d for d in points if d <= day)
 
 
+def could_be_listed(file: File, rb: Rulebook) -> bool:
+    """False only when no view of the file can ever put it on a restrict list: it holds no
+    record a record list looks at, and even every negative record counting at once, at full
+    weight, leaves the grade above every grade a grade list wants. Saves the replay for
+    most people."""
+    types = {v.type for v in file.records}
+    lists = [ld for ld in rb.lists if ld.kind == "restrict"]
+    if any(ld.when.record_type in types for ld in lists):
+        return True
+    wanted = {g for ld in lists for g in (ld.when.grade_in or ())}
+    if not wanted:
+        return False
+    if any(ov.record_type in types and ov.at_most in wanted for ov in rb.grade_overrides):
+        return True
+    floor = rb.base_score
+    for v in file.records:
+        rule = rb.rule_for(v.type)
+        if rule is None:
+            continue
+        low = rule.points if rule.points is not None else (rule.points_range or (0, 0))[0]
+        floor += min(0.0, low * (v.quantity if rule.per_unit else 1.0))
+    # The score never falls below the floor; a rank grows as grades get worse.
+    return rb.grade_rank(rb.grade_for(floor)) >= min(rb.grade_rank(g) for g in wanted)
+
+
 def enforced(file: File, rb: Rulebook, day: date) -> tuple[dict[Key, History], list[Entry]]:
     """Every restrict entry enforced up to `day` with its enforced days, and the entries of
     the final view (the file as known on `day`, evaluated on `day`)."""

@@ -95,7 +95,11 @@ def _drop_duplicates(
 
 
 def _parse(text: str, problems: list[Problem]) -> Any:
-    loader = RulebookLoader(text)
+    try:
+        loader = RulebookLoader(text)
+    except yaml.YAMLError as e:  # the reader refuses control characters before any parsing
+        problems.append(Problem("", f"not valid YAML: {e}"))
+        return None
     try:
         node = loader.get_single_node()
         if node is None:

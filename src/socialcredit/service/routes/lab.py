@@ -51,7 +51,8 @@ def _candidate(text: str):
     """The rulebook, or 422 listing every problem by its path inside `rulebook`."""
     found = validate(text)
     if found:
-        errors = [{"path": f"rulebook.{p.path}", "message": p.message} for p in found]
+        errors = [{"path": ".".join(("rulebook", p.path) if p.path else ("rulebook",)),
+                   "message": p.message} for p in found]  # fmt: skip
         raise Problem(
             422,
             f"the rulebook does not load: {found[0].path}: {found[0].message}"
@@ -65,7 +66,7 @@ def _candidate(text: str):
     "/v1/lab/simulate",
     response_model=dict[str, Any],
     summary="What a candidate rulebook would do to everyone today, changing nothing",
-    responses=problems.responses(401, 403, 422),
+    responses=problems.responses(400, 401, 403, 408, 413, 422),
 )
 def simulate(body: SimulateIn, who: Lab, svc: Svc) -> dict:
     """The `simulate --json` report against the rulebook in force: grade transitions, list
@@ -80,7 +81,7 @@ def simulate(body: SimulateIn, who: Lab, svc: Svc) -> dict:
     "/v1/lab/lint",
     response_model=LintOut,
     summary="Lint a rulebook against the law (SPEC §3 Lint)",
-    responses=problems.responses(401, 403, 422),
+    responses=problems.responses(400, 401, 403, 408, 413, 422),
 )
 def lint(body: RulebookIn, who: Lab) -> dict:
     """`rulebook lint --json`: validation problems first, then each finding with its law;
