@@ -47,6 +47,7 @@ def decide(
         "subject_id": None,
         "match_probability": None,
         "confidence": None,
+        "replaces": record.get("state") is not None,
     }
     same = sorted(sid for sid, is_same in judged.items() if is_same)
     kept = [c for c in candidates if judged.get(c["subject_uid"]) is not False]
@@ -71,8 +72,8 @@ def decide(
             confidence=1.0,
             match_probability=scored["match_probability"] if scored else None,
         )
-        why.update(scored["explanation"] if scored else {}, judgement="same")
-        return {**row, "explanation": why}
+        why.update((scored or {}).get("explanation") or {}, judgement="same")
+        return _kept_day({**row, "explanation": why}, record)
     if not kept:
         return {**row, "state": "unmatched", "explanation": why}
     best = kept[0]
@@ -83,5 +84,22 @@ def decide(
         confidence=sure,
         state="linked" if sure >= threshold else "review",
     )
-    why.update(best["explanation"], confidence=sure)
-    return {**row, "explanation": why}
+    why.update(best["explanation"] or {}, confidence=sure)
+    return _kept_day({**row, "explanation": why}, record)
+
+
+def _kept_day(row: dict, record: dict) -> dict:
+    """Keep the day a link was first made when a relink puts the record in the same file.
+
+    Under --known-at a linked record counts from that day (SPEC §3); re-deciding it with
+    the same outcome must not move that day later.
+    """
+    joined = ("linked", "confirmed")
+    if (
+        row["state"] in joined
+        and record.get("state") in joined
+        and record.get("link_subject") == row["subject_id"]
+        and record.get("linked_on") is not None
+    ):
+        row["linked_on"] = record["linked_on"]
+    return row

@@ -56,6 +56,14 @@ def normalise_name(value: str) -> str | None:
     return _SPACE_NEAR_HAN.sub("", " ".join(words))
 
 
+@lru_cache(maxsize=100_000)
+def _reading(ch: str) -> str:
+    """One character's everyday reading, toneless. Read a character at a time: a name is
+    not a phrase of the dictionary, and a few thousand characters make up nearly all names,
+    so this cache is what makes a million names cheap (pypinyin's phrase search is not)."""
+    return "".join(lazy_pinyin(ch, style=Style.NORMAL, errors="default"))
+
+
 @lru_cache(maxsize=200_000)
 def romanise(name: str) -> str | None:
     """Return a normalised name in Latin letters without spaces: Han as toneless pinyin.
@@ -66,7 +74,7 @@ def romanise(name: str) -> str | None:
     if any(_is_han(c) for c in name):
         head = next((s for s in (name[:2], name[:1]) if s in _SURNAME_READINGS), "")
         parts = [_SURNAME_READINGS[head]] if head else []
-        parts += lazy_pinyin(name[len(head) :], style=Style.NORMAL, errors="default")
+        parts += [_reading(c) if _is_han(c) else c for c in name[len(head) :]]
         name = "".join(parts)
     latin = "".join(_LETTERS.findall(_strip_marks(name).casefold()))
     return latin or None

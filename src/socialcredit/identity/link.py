@@ -65,35 +65,31 @@ def _subject_features(rows: list[dict]) -> list[dict]:
     return [{"subject_id": r["subject_id"], **features(r)[0]} for r in rows]
 
 
+def _index_new_subjects(store: Store) -> None:
+    """Index the features of subjects created or changed since linkage last looked."""
+    s.add_subject_features(store, _subject_features(s.missing_subjects(store)))
+
+
 # -- training -------------------------------------------------------------------------
 
 
 def train(store: Store, day: date, seed: int = 0) -> int:
     """Train a new model version on the subjects and every record without a national id."""
-    people = _subject_features(s.all_subjects(store))
+    _index_new_subjects(store)
+    people = s.subject_table(store)
     recs = [
         {"seq": r["seq"], **features(r["attrs"])[0]}
         for r in s.unkeyed_records(store, pending_only=False)
     ]
     try:
-        model = m.train(_table(people, "subject_id"), _table(recs, "seq"), seed=seed)
+        model = m.train(people, _table(recs, "seq"), seed=seed)
     except m.ModelError as e:
         raise IdentityError(str(e)) from None
-    return s.save_model(store, model, day, len(people), len(recs))
+    return s.save_model(store, model, day, people.num_rows, len(recs))
 
 
-def _link(
-    store: Store,
-    pending: list[dict],
-    people: list[dict],
-    model: dict | None,
-    day: date,
-    report: LinkReport,
-    population: int | None = None,
-    tf: dict[str, pa.Table] | None = None,
-) -> None:
-    """Score and decide `pending` record versions against `people`; write the outcome."""
-    judged = s.judgements_for(store, {(r["source"], r["record_id"]) for r in pending})
+def _prepare(pending: list[dict], report: LinkReport) -> tuple[pa.Table, dict[int, list[str]]]:
+    """Return the pending records' features (uid = seq) and what could not be read."""
     prepared, problems = [], {}
     for r in pending:
         feats, issues = features(r["attrs"])
@@ -102,17 +98,33 @@ def _link(
         report.problems += [
             {"source": r["source"], "record_id": r["record_id"], "problem": p} for p in issues
         ]
+    return _table(prepared, "seq"), problems
+
+
+def _judged_pairs(pending: list[dict], judged: dict) -> pa.Table:
+    """The judgements on the pending record versions, as the model's `judged` table."""
+    rows = [
+        {"record_uid": str(r["seq"]), "subject_uid": sid, "same": same}
+        for r in pending
+        for sid, same in judged.get((r["source"], r["record_id"]), {}).items()
+    ]
+    return pa.Table.from_pylist(rows, schema=m.JUDGED)
+
+
+def _decide(
+    store: Store,
+    pending: list[dict],
+    scored: list[dict],
+    judged: dict,
+    problems: dict[int, list[str]],
+    model: dict | None,
+    day: date,
+    report: LinkReport,
+) -> None:
+    """Decide each pending record version from its scored candidates; write the outcome."""
     by_record: dict[str, list[dict]] = {}
-    if model is not None:
-        scored = m.predict(
-            _table(people, "subject_id"),
-            _table(prepared, "seq"),
-            model,
-            population=population,
-            tf=tf,
-        )
-        for c in scored:
-            by_record.setdefault(c["record_uid"], []).append(c)
+    for c in scored:
+        by_record.setdefault(c["record_uid"], []).append(c)
     rows = []
     for r in pending:
         key = (r["source"], r["record_id"])
@@ -146,8 +158,7 @@ def link_batch(
     links the model made earlier too (never those an official confirmed).
     """
     report = LinkReport(day, _threshold(store, day))
-    people = _subject_features(s.all_subjects(store))
-    s.replace_subject_features(store, people)
+    _index_new_subjects(store)
     if relink:
         pending = [
             r for r in s.unkeyed_records(store, pending_only=False) if r["state"] != "confirmed"
@@ -155,7 +166,8 @@ def link_batch(
     else:
         pending = s.unkeyed_records(store, pending_only=True)
     model = None if retrain else s.load_model(store)
-    if model is None and people and (pending or retrain):
+    people = s.subject_table(store)
+    if model is None and people.num_rows and (pending or retrain):
         try:
             train(store, day)
         except IdentityError as e:
@@ -163,7 +175,12 @@ def link_batch(
         model = s.load_model(store)
     report.model_version = model["version"] if model else None
     if pending:
-        _link(store, pending, people, model, day, report)
+        judged = s.judgements_for(store, {(r["source"], r["record_id"]) for r in pending})
+        table, problems = _prepare(pending, report)
+        scored = []
+        if model is not None:
+            scored = m.predict(people, table, model, judged=_judged_pairs(pending, judged))
+        _decide(store, pending, scored, judged, problems, model, day, report)
     counts = {k: v for k, v in report.to_json().items() if k != "problems"}
     store.audit("socialcredit", "system", "link.batch", detail=counts)
     return report
@@ -183,28 +200,36 @@ def _keys(items: Iterable) -> set[tuple[str, str]]:
 def link_incremental(store: Store, records: Iterable, day: date | None = None) -> LinkReport:
     """Link newly arrived records, given as (source, record_id) or dicts holding those keys.
 
-    Uses the stored model and the indexed subject features: only the subjects sharing a
-    blocking key with the records are read. Subjects created since the last batch are added
-    to the index first. Without a stored model the records wait for `link_batch`.
+    Uses the stored model, compiled once per model version (model.scorer), and the indexed
+    subject features: only the subjects sharing a blocking key with a record are read and
+    scored, a record at a time. Subjects created since are indexed first. Without a stored
+    model the records wait for `link_batch`.
     """
     day = day or date.today()
     report = LinkReport(day, _threshold(store, day))
     pending = s.unkeyed_records(store, pending_only=True, keys=_keys(records))
     if not pending:
         return report
-    s.add_subject_features(store, _subject_features(s.missing_subjects(store)))
+    _index_new_subjects(store)
     model = s.load_model(store)
     report.model_version = model["version"] if model else None
-    feats = [features(r["attrs"])[0] for r in pending]
-    people, population = s.candidates(
-        store, {k: {f[k] for f in feats if f[k]} for k in BLOCKING_KEYS}
-    )
-    tf = {}
-    for col in m.TF_COLUMNS:
-        shares = s.frequencies(store, col, [p[col] for p in people] + [f[col] for f in feats])
-        tf[col] = pa.table(
-            {col: list(shares), f"tf_{col}": list(shares.values())},
-            schema=pa.schema([(col, pa.string()), (f"tf_{col}", pa.float64())]),
-        )
-    _link(store, pending, people, model, day, report, population=population, tf=tf)
+    judged = s.judgements_for(store, {(r["source"], r["record_id"]) for r in pending})
+    table, problems = _prepare(pending, report)
+    scored = []
+    if model is not None:
+        for i, record in enumerate(table.to_pylist()):
+            people, population = s.candidates(
+                store, {k: {record[k]} for k in BLOCKING_KEYS if record[k]}
+            )
+            tf = {
+                col: s.frequencies(store, col, [p[col] for p in people] + [record[col]])
+                for col in m.TF_COLUMNS
+            }
+            scored += m.scorer(model, population).score(
+                _table(people, "subject_id"),
+                table.slice(i, 1),
+                tf,
+                judged=_judged_pairs(pending[i : i + 1], judged),
+            )
+    _decide(store, pending, scored, judged, problems, model, day, report)
     return report

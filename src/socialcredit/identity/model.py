@@ -13,12 +13,13 @@ set at each prediction from the population then.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import splink
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
@@ -112,8 +113,12 @@ def settings(prior: float = 1e-4) -> SettingsCreator:
 
 
 def prior(n_subjects: int) -> float:
-    """Return the probability that a record and a random subject are the same person."""
-    return min(0.5, 1.0 / max(n_subjects, 1))
+    """Return the probability that a record and a random subject are the same person.
+
+    The population is taken to three significant figures: a few new subjects move the
+    prior by nothing that matters, and the compiled model (`scorer`) then stays valid.
+    """
+    return min(0.5, 1.0 / max(float(f"{n_subjects:.3g}"), 1.0))
 
 
 TF_COLUMNS = ("name", "name_latin")  # the columns with term-frequency adjustments
@@ -139,13 +144,14 @@ def _linker(
     records: pa.Table,
     model: SettingsCreator | dict,
     tf: dict[str, pa.Table] | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> Linker:
     """Return a linker over the two tables, with term frequencies taken from the subjects.
 
     Frequencies come from the population of subjects, not from the pairs at hand, so that
     a batch and a single incremental record see the same weights.
     """
-    db = DuckDBAPI(duckdb.connect())
+    db = DuckDBAPI(con or duckdb.connect())
     inputs = [
         db.register(subjects.cast(SCHEMA), dataset_display_name=SUBJECTS),
         db.register(records.cast(SCHEMA), dataset_display_name=RECORDS),
@@ -214,79 +220,123 @@ def predict(
     keep: int = 5,
     population: int | None = None,
     tf: dict[str, pa.Table] | None = None,
+    judged: pa.Table | None = None,
 ) -> list[dict]:
     """Score the blocked pairs; return each record's `keep` best candidates, best first.
 
     `subjects` may be the whole population or only the candidates for a few records; then
     `population` (the number of subjects) sets the prior and `tf` the term frequencies.
-    Each item: record uid, subject uid, rank, match_probability, match_weight, and the
-    explanation (see `explain`).
+    `judged` (record_uid, subject_uid, same) are officials' judgements: a pair judged
+    different is no candidate, one judged the same is kept whatever its rank. Each item:
+    record uid, subject uid, rank, match_probability, match_weight, and, for the best
+    candidate and a judged-same one, the explanation (see `explain`; None for the others).
     """
     check(model)
     if subjects.num_rows == 0 or records.num_rows == 0:
         return []
-    lam = prior(population or subjects.num_rows)
-    body = dict(model["settings"], probability_two_random_records_match=lam)
-    linker = _linker(subjects, records, body, tf)
-    scored = linker.inference.predict(warning_mode="never").as_duckdbpyrelation()
+    body = dict(model["settings"], probability_two_random_records_match=prior(
+        population or subjects.num_rows))  # fmt: skip
+    con = duckdb.connect()
+    linker = _linker(subjects, records, body, tf, con)
+    scored = linker.inference.predict(warning_mode="never").physical_name
+    return _best(con, scored, body, keep, judged)
+
+
+def _best(
+    con: duckdb.DuckDBPyConnection, scored: str, body: dict, keep: int, judged: pa.Table | None
+) -> list[dict]:
+    """Rank the scored pairs (a table, or a query in parentheses) per record and explain
+    the ones that count.
+
+    Ranking, filtering and the judgements are applied in DuckDB; only the kept candidates
+    come back to Python, and only the best of each record is explained: that is where the
+    time goes for a million records.
+    """
+    judged = judged if judged is not None else JUDGED.empty_table()
+    con.register("__judged", judged)
     subject_left = f"source_dataset_l = '{SUBJECTS}'"
-    rows = scored.query(
-        "scored",
-        f"""SELECT *, CASE WHEN {subject_left} THEN uid_r ELSE uid_l END AS record_uid,
-                   CASE WHEN {subject_left} THEN uid_l ELSE uid_r END AS subject_uid
-            FROM scored QUALIFY row_number() OVER (
-                PARTITION BY record_uid ORDER BY match_weight DESC, subject_uid) <= {keep}
-            ORDER BY record_uid, match_weight DESC, subject_uid""",
-    ).fetchall()
-    columns = [*scored.columns, "record_uid", "subject_uid"]
-    out, rank, last = [], 0, None
-    for values in rows:
-        row = dict(zip(columns, values, strict=True))
-        rank = rank + 1 if row["record_uid"] == last else 1
-        last = row["record_uid"]
-        flipped = row["source_dataset_l"] != SUBJECTS
-        out.append(
-            {
-                "record_uid": row["record_uid"],
-                "subject_uid": row["subject_uid"],
-                "rank": rank,
-                "match_probability": float(row["match_probability"]),
-                "match_weight": float(row["match_weight"]),
-                "explanation": explain(row, body, flipped),
-            }
-        )
+    table = con.sql(
+        f"""WITH s AS (
+                SELECT *, CASE WHEN {subject_left} THEN uid_r ELSE uid_l END AS record_uid,
+                          CASE WHEN {subject_left} THEN uid_l ELSE uid_r END AS subject_uid
+                FROM {scored}),
+            k AS (
+                SELECT s.*, coalesce(j.same, false) AS judged_same FROM s
+                LEFT JOIN __judged j USING (record_uid, subject_uid)
+                WHERE j.same IS DISTINCT FROM false),
+            r AS (
+                SELECT *, row_number() OVER (PARTITION BY record_uid
+                    ORDER BY match_weight DESC, subject_uid) AS rank FROM k)
+            SELECT * FROM r WHERE rank <= {keep} OR judged_same
+            ORDER BY record_uid, rank"""
+    ).arrow()
+    table = table.read_all() if hasattr(table, "read_all") else table
+    cols = {name: table.column(name).to_pylist() for name in _RANK_COLUMNS}
+    explained = pa.compute.or_(pa.compute.equal(table["rank"], 1), table["judged_same"])
+    detail = table.filter(explained)
+    detail_cols = {name: detail.column(name).to_pylist() for name in detail.column_names}
+    labels = _labels(body)
+    lam = body["probability_two_random_records_match"]
+    prior_weight = round(math.log2(lam / (1 - lam)), 3)
+    why = [explain(detail_cols, i, body, labels, prior_weight) for i in range(detail.num_rows)]
+    out, w = [], 0
+    for i in range(table.num_rows):
+        item = {name: cols[name][i] for name in _RANK_COLUMNS}
+        explained = item.pop("judged_same") or item["rank"] == 1
+        item["explanation"] = why[w] if explained else None
+        w += explained
+        out.append(item)
     return out
 
 
-def explain(row: dict[str, Any], body: dict, flipped: bool = False) -> dict:
-    """Return why a pair scored as it did: each comparison's level and match weight.
+JUDGED = pa.schema([("record_uid", pa.string()), ("subject_uid", pa.string()),
+                    ("same", pa.bool_())])  # fmt: skip
+_RANK_COLUMNS = ("record_uid", "subject_uid", "rank", "match_probability", "match_weight",
+                 "judged_same")  # fmt: skip
+
+
+def _labels(body: dict) -> dict[str, dict[int, str | None]]:
+    """Each comparison's level labels by comparison vector value (see `_level_label`)."""
+    out = {}
+    for comparison in body["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        out[comparison["output_column_name"]] = {
+            g: _level_label(comparison, g) for g in range(-1, len(levels))
+        }
+    return out
+
+
+def explain(cols: dict[str, list], i: int, body: dict, labels: dict, prior_weight: float) -> dict:
+    """Return why pair i (of these column lists) scored as it did: each comparison's level
+    and match weight.
 
     A comparison's match weight is log2 of its Bayes factor, the term-frequency adjustment
     (shown apart) included; the prior weight plus the comparisons' weights is the pair's.
     """
+    flipped = cols["source_dataset_l"][i] != SUBJECTS
     record_side, subject_side = ("l", "r") if flipped else ("r", "l")
     comparisons = []
     for comparison in body["comparisons"]:
         name = comparison["output_column_name"]
-        gamma = row.get(f"gamma_{name}")
-        tf = row.get(f"mw_tf_adj_{name}")
-        weight = (row.get(f"mw_{name}") or 0.0) + (tf or 0.0)
+        gamma = cols[f"gamma_{name}"][i]
+        tf_col = cols.get(f"mw_tf_adj_{name}")
+        tf = tf_col[i] if tf_col is not None else None
+        weight = (cols[f"mw_{name}"][i] or 0.0) + (tf or 0.0)
         comparisons.append(
             {
                 "comparison": name,
-                "level": _level_label(comparison, gamma),
+                "level": labels[name].get(gamma),
                 "gamma": gamma,
                 "match_weight": round(weight, 3),
                 "tf_adjustment": None if tf is None else round(tf, 3),
-                "record": row.get(f"{name}_{record_side}"),
-                "subject": row.get(f"{name}_{subject_side}"),
+                "record": cols[f"{name}_{record_side}"][i],
+                "subject": cols[f"{name}_{subject_side}"][i],
             }
         )
-    lam = body["probability_two_random_records_match"]
     return {
-        "prior_weight": round(math.log2(lam / (1 - lam)), 3),
-        "match_weight": round(float(row["match_weight"]), 3),
-        "match_probability": float(row["match_probability"]),
+        "prior_weight": prior_weight,
+        "match_weight": round(float(cols["match_weight"][i]), 3),
+        "match_probability": float(cols["match_probability"][i]),
         "comparisons": comparisons,
     }
 
@@ -306,3 +356,84 @@ def _level_label(comparison: dict, gamma: int | None) -> str | None:
     if not 0 <= index < len(levels):
         return None
     return levels[index].get("label_for_charts") or levels[index].get("sql_condition")
+
+
+# -- one record at a time -------------------------------------------------------------
+
+
+class Scorer:
+    """A stored model compiled once: the SQL Splink writes to score given pairs.
+
+    Building that SQL takes Splink a few hundred milliseconds, running it a few: so the
+    SQL is captured once per model and prior (`scorer`) and run again on each new record
+    and its candidates, with the same DuckDB connection. The pairs scored are exactly
+    those given (the caller blocks); term frequencies come in as columns tf_<column>.
+    """
+
+    def __init__(self, model: dict, population: int) -> None:
+        check(model)
+        lam = prior(population)
+        self.body = dict(model["settings"], probability_two_random_records_match=lam)
+        self.con = duckdb.connect()
+        self.con.execute("SET threads = 1")  # a handful of pairs: threads only cost here
+        db = DuckDBAPI(self.con)
+        empty = SCHEMA.empty_table()
+        linker = Linker(
+            [db.register(empty, dataset_display_name=SUBJECTS),
+             db.register(empty, dataset_display_name=RECORDS)],
+            self.body, log_level=None, validate_settings=False,
+        )  # fmt: skip
+        sides = [db.register(self._inputs(SUBJECTS, empty, {}), table_name=f"__pairs_{side}")
+                 for side in (SUBJECTS, RECORDS)]  # fmt: skip
+        captured: list[str] = []
+        run = db._execute_sql
+
+        def capture(sql: str, templated: str):
+            captured.append(sql)
+            return run(sql, templated)
+
+        db._execute_sql = capture
+        try:
+            linker.inference.score_pairs(*sides)
+        finally:
+            db._execute_sql = run
+        self.sql = captured[-1]
+
+    @staticmethod
+    def _inputs(side: str, table: pa.Table, tf: dict[str, dict[str, float]]) -> pa.Table:
+        table = table.cast(SCHEMA).append_column(
+            "source_dataset", pa.array([side] * table.num_rows, pa.string())
+        )
+        for col in TF_COLUMNS:
+            shares = tf.get(col, {})
+            values = [shares.get(v) for v in table.column(col).to_pylist()]
+            table = table.append_column(f"tf_{col}", pa.array(values, pa.float64()))
+        return table
+
+    def score(
+        self,
+        subjects: pa.Table,
+        records: pa.Table,
+        tf: dict[str, dict[str, float]],
+        keep: int = 5,
+        judged: pa.Table | None = None,
+    ) -> list[dict]:
+        """Score every (subject, record) pair given; return them as `predict` does."""
+        if subjects.num_rows == 0 or records.num_rows == 0:
+            return []
+        for side, table in ((SUBJECTS, subjects), (RECORDS, records)):
+            self.con.register(f"__pairs_{side}", self._inputs(side, table, tf))
+        return _best(self.con, f"({self.sql})", self.body, keep, judged)
+
+
+_SCORERS: dict[tuple[str, float], Scorer] = {}
+
+
+def scorer(model: dict, population: int) -> Scorer:
+    """Return the compiled scorer for a model and population size, building it once."""
+    key = (json.dumps(model["settings"], sort_keys=True), prior(population))
+    if key not in _SCORERS:
+        if len(_SCORERS) >= 4:  # a new model version or population: the old ones are done
+            _SCORERS.pop(next(iter(_SCORERS)))
+        _SCORERS[key] = Scorer(model, population)
+    return _SCORERS[key]

@@ -10,9 +10,11 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+import pyarrow as pa
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
+from socialcredit.identity.features import FEATURES
 from socialcredit.identity.tables import (
     judgements,
     links,
@@ -20,6 +22,7 @@ from socialcredit.identity.tables import (
     subject_features,
 )
 from socialcredit.store import Store
+from socialcredit.store.bulk import insert_rows
 from socialcredit.store.schema import records, subjects
 
 CHUNK = 900  # bound parameters per IN list (SQLite allows 999 by default)
@@ -86,16 +89,8 @@ def all_subjects(store: Store) -> list[dict]:
         return [dict(r._mapping) for r in conn.execute(q.order_by(s.subject_id))]
 
 
-def replace_subject_features(store: Store, rows: list[dict]) -> None:
-    """Replace the indexed subject features with `rows`."""
-    with store._write() as conn:
-        conn.execute(delete(subject_features))
-        for part in _chunks(rows, 10_000):
-            conn.execute(insert(subject_features), part)
-
-
 def missing_subjects(store: Store) -> list[dict]:
-    """Return the subjects not yet in the indexed features (new since the last batch)."""
+    """Return the subjects not yet in the indexed features (new since they were last read)."""
     with store._read() as conn:
         have = conn.scalar(select(func.count()).select_from(subject_features))
         total = conn.scalar(select(func.count()).select_from(subjects))
@@ -109,9 +104,20 @@ def missing_subjects(store: Store) -> list[dict]:
 
 
 def add_subject_features(store: Store, rows: list[dict]) -> None:
+    """Index the features of subjects not indexed yet (rows: subject_id and FEATURES)."""
     if rows:
+        cols = ("subject_id", *FEATURES)
         with store._write() as conn:
-            conn.execute(insert(subject_features), rows)
+            insert_rows(conn, subject_features, cols, [tuple(r[c] for c in cols) for r in rows])
+
+
+def subject_table(store: Store) -> pa.Table:
+    """Return every indexed subject's features as Arrow: uid and FEATURES, all text."""
+    cols = ", ".join(("subject_id", *FEATURES))
+    with store._read() as conn:
+        rows = conn.exec_driver_sql(f"SELECT {cols} FROM identity_subjects").fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * (len(FEATURES) + 1)
+    return pa.table([pa.array(c, pa.string()) for c in columns], names=["uid", *FEATURES])
 
 
 def candidates(store: Store, keys: dict[str, set[str]]) -> tuple[list[dict], int]:
@@ -143,20 +149,20 @@ def frequencies(store: Store, column: str, values: Iterable[str]) -> dict[str, f
 def unkeyed_records(
     store: Store, pending_only: bool = True, keys: Iterable[tuple[str, str]] | None = None
 ) -> list[dict]:
-    """Return record versions without a national id: seq, source, record_id, attrs.
+    """Return record versions without a national id: seq, source, record_id, attrs, and
+    their link so far (state, link_subject, linked_on; None when never linked).
 
     `pending_only`: those not linked to a subject (never through linkage, or waiting in
     review, or without a candidate). `keys`: only these (source, record_id).
     """
-    r = records.c
+    r, li = records.c, links.c
     q = (
-        select(r.seq, r.source, r.record_id, r.attrs, links.c.state)
-        .select_from(records.outerjoin(links, links.c.seq == r.seq))
+        select(r.seq, r.source, r.record_id, r.attrs, li.state, li.subject_id, li.linked_on)
+        .select_from(records.outerjoin(links, li.seq == r.seq))
         .where(r.national_id.is_(None))
     )
     if pending_only:
         q = q.where(r.subject_id.is_(None))
-    out = []
     with store._read() as conn:
         if keys is None:
             rows = conn.execute(q.order_by(r.seq)).all()
@@ -165,18 +171,21 @@ def unkeyed_records(
             for source, ids in _by_source(keys).items():
                 for part in _chunks(ids):
                     rows += conn.execute(q.where(r.source == source, r.record_id.in_(part))).all()
-    for row in rows:
+    out = []
+    for seq, source, record_id, attrs, state, subject_id, linked_on in rows:
         try:
-            attrs = json.loads(row.attrs or "{}")
+            attrs = json.loads(attrs or "{}")
         except ValueError:
             attrs = {}
         out.append(
             {
-                "seq": row.seq,
-                "source": row.source,
-                "record_id": row.record_id,
+                "seq": seq,
+                "source": source,
+                "record_id": record_id,
                 "attrs": attrs if isinstance(attrs, dict) else {},
-                "state": row.state,
+                "state": state,
+                "link_subject": subject_id,
+                "linked_on": linked_on,
             }
         )
     return out
@@ -192,37 +201,48 @@ def _by_source(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
 # -- writing links --------------------------------------------------------------------
 
 
+LINK_COLUMNS = ("seq", "source", "record_id", "state", "subject_id", "match_probability",
+                "confidence", "model_version", "linked_on", "explanation")  # fmt: skip
+
+
 def write_links(store: Store, rows: list[dict]) -> None:
     """Store link outcomes and set records.subject_id / link_confidence accordingly.
 
     Each row: seq, source, record_id, state, subject_id, match_probability, confidence,
-    model_version, linked_on, explanation (a dict). A record joins a file only in state
-    linked or confirmed; otherwise its subject_id is cleared.
+    model_version, linked_on, explanation (a dict), and `replaces` (False when the record
+    version has no link row yet; default True). A record joins a file only in state
+    linked or confirmed; otherwise its subject_id is cleared. Bulk writes: a batch
+    writes a million of these.
     """
     if not rows:
         return
     stored = [
-        {**r, "explanation": json.dumps(r["explanation"], ensure_ascii=False, default=str)}
+        tuple(
+            json.dumps(r[c], ensure_ascii=False, default=str) if c == "explanation" else r[c]
+            for c in LINK_COLUMNS
+        )
         for r in rows
     ]
     joins = [
-        {
-            "s": r["seq"],
-            "sid": r["subject_id"] if r["state"] in ("linked", "confirmed") else None,
-            "conf": r["confidence"] if r["state"] in ("linked", "confirmed") else None,
-        }
+        (r["subject_id"], r["confidence"], r["seq"])
+        if r["state"] in ("linked", "confirmed")
+        else (None, None, r["seq"])
         for r in rows
     ]
+    old = [r["seq"] for r in rows if r.get("replaces", True)]
+    mark = "%s" if store.dialect == "postgresql" else "?"
     set_subject = (
-        update(records)
-        .where(records.c.seq == bindparam("s"))
-        .values(subject_id=bindparam("sid"), link_confidence=bindparam("conf"))
+        f"UPDATE records SET subject_id = {mark}, link_confidence = {mark} WHERE seq = {mark}"
     )
     with store._write() as conn:
-        for part in _chunks([r["seq"] for r in rows]):
+        for part in _chunks(old):
             conn.execute(delete(links).where(links.c.seq.in_(part)))
-        conn.execute(insert(links), stored)
-        conn.execute(set_subject, joins)
+        insert_rows(conn, links, LINK_COLUMNS, stored)
+        if store.dialect == "postgresql":
+            with conn.connection.cursor() as cursor:
+                cursor.executemany(set_subject, joins)
+        else:
+            conn.exec_driver_sql(set_subject, joins)
 
 
 def link_rows(store: Store, source: str, record_id: str) -> list[dict]:

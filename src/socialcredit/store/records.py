@@ -8,11 +8,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Row, bindparam, select, text, update
+from sqlalchemy import Row, bindparam, delete, select, text, update
 from sqlalchemy.engine import Connection
 
 from socialcredit.store.bulk import insert_ignore, insert_rows
-from socialcredit.store.schema import consents, notices, records, rejects, subjects
+from socialcredit.store.schema import (
+    consents,
+    identity_subjects,
+    notices,
+    records,
+    rejects,
+    subjects,
+)
 
 if TYPE_CHECKING:
     from socialcredit.store.sql import Store
@@ -130,6 +137,12 @@ class IngestBatch:
         )
         params = [{"sid": r["subject_id"], **{f"v_{c}": r.get(c) for c in IDENTITY}} for r in rows]
         self.conn.execute(stmt, params)
+        # Identity keeps each subject's features indexed; a changed identity is indexed
+        # anew by the next linkage (identity.store.missing_subjects).
+        for part in _chunks([r["subject_id"] for r in rows]):
+            self.conn.execute(
+                delete(identity_subjects).where(identity_subjects.c.subject_id.in_(part))
+            )
 
     def supersede(self, seqs: list[int], on: date) -> None:
         """Mark the record versions with these seqs as superseded on `on`."""
