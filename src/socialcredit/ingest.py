@@ -374,26 +374,40 @@ class _Run:
         also about, goes to `_decide` so that the chunk's rows keep their order.
         Return the new rows, the number of duplicates and the file rows for `_decide`.
         """
-        counts = Counter(keys)
-        digests = fast["digest"].to_pylist()
-        new, slow, dups = [], [], 0
-        for i, key in enumerate(keys):
-            if counts[key] > 1 or key in slow_keys or key in self.replays:
-                slow.append(i)
-            elif key in history:
-                if history[key][-1].digest == digests[i]:
-                    dups += 1
-                else:
+        new: Iterable[int]
+        unique = set(keys)
+        if (
+            not history
+            and not self.replays
+            and len(unique) == len(keys)
+            and unique.isdisjoint(slow_keys)
+        ):  # a first load: every row is new
+            new, slow, dups = range(len(keys)), [], 0
+        else:
+            new, slow, dups = [], [], 0
+            counts = Counter(keys)
+            digests = fast["digest"].to_pylist()
+            for i, key in enumerate(keys):
+                if counts[key] > 1 or key in slow_keys or key in self.replays:
                     slow.append(i)
-            else:
-                new.append(i)
+                elif key in history:
+                    if history[key][-1].digest == digests[i]:
+                        dups += 1
+                    else:
+                        slow.append(i)
+                else:
+                    new.append(i)
         nids = fast["national_id"].to_pylist()
-        slow_nids = {r["national_id"] for r in slow_recs} | {nids[i] for i in slow}
-        kept = [i for i in new if nids[i] not in slow_nids]
-        if len(kept) < len(new):
-            slow = sorted(slow + sorted(set(new) - set(kept)))
-        rows = fast["row"].to_pylist()
-        return fast.take(pa.array(kept, pa.int64())), dups, [rows[i] for i in slow]
+        slow_nids = {r["national_id"] for r in slow_recs if r["national_id"]}
+        slow_nids.update(nids[i] for i in slow)
+        if slow_nids:
+            kept = [i for i in new if nids[i] not in slow_nids]
+            slow = sorted([*slow, *(i for i in new if nids[i] in slow_nids)])
+            new = kept
+        row_nos = fast["row"].to_pylist() if slow else []
+        if len(new) < fast.num_rows:
+            fast = fast.take(pa.array(list(new), pa.int64()))
+        return fast, dups, [row_nos[i] for i in slow]
 
     @staticmethod
     def _reparse(checked: Checked, row_nos: list[int]) -> list[Parsed]:
