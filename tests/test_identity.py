@@ -12,6 +12,7 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import insert, select, text
@@ -518,3 +519,28 @@ def test_an_impossible_birth_date_on_ingest_is_rejected_with_its_reason(linked):
     assert report.accepted == 0
     reasons = [r["reason"] for r in linked.rejects("rail") if r["field"] == "birth_date"]
     assert reasons and "1990-02-30" in " ".join(reasons) + json.dumps(linked.rejects("rail"))
+
+
+def test_one_records_candidates_are_the_pairs_the_batch_blocking_finds():
+    """model.blocked (the incremental path's candidates) agrees with BLOCKING in DuckDB."""
+    import itertools
+
+    import duckdb
+
+    from socialcredit.identity import model as M
+
+    names = ["wangwei", "wangwie", "zhangwei", "wei", None]
+    births = ["1985-03-12", "1985-12-03", "1985-03-13", "1986-03-12", "1985-04-12", None]
+    rows = [
+        {"uid": str(i), "name": n, "name_latin": n, "birth_date": b, "sex": None,
+         "phone": p, "address": None}
+        for i, (n, b, p) in enumerate(itertools.product(names, births, ["138", None]))
+    ]  # fmt: skip
+    con = duckdb.connect()
+    con.register("t", pa.Table.from_pylist(rows, schema=M.SCHEMA))
+    sql = [r if isinstance(r, str) else r.get_blocking_rule("duckdb").blocking_rule_sql
+           for r in M.BLOCKING]  # fmt: skip
+    found = set(con.sql(f"SELECT l.uid, r.uid FROM t l JOIN t r ON ({') OR ('.join(sql)})")
+                .fetchall())  # fmt: skip
+    expected = {(a["uid"], b["uid"]) for a in rows for b in rows if M.blocked(a, b)}
+    assert found == expected and len(expected) > len(rows)

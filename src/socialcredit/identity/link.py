@@ -10,6 +10,7 @@ through every later batch and retraining.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -21,8 +22,6 @@ from socialcredit.identity import store as s
 from socialcredit.identity.decide import decide
 from socialcredit.identity.features import FEATURES, features
 from socialcredit.store import Store
-
-BLOCKING_KEYS = ("name", "name_latin", "birth_date", "phone")  # model.BLOCKING, as columns
 
 
 class IdentityError(ValueError):
@@ -73,14 +72,22 @@ def _index_new_subjects(store: Store) -> None:
 # -- training -------------------------------------------------------------------------
 
 
+TRAIN_RECORDS = 50_000  # records without an id that EM learns from, at most
+
+
 def train(store: Store, day: date, seed: int = 0) -> int:
-    """Train a new model version on the subjects and every record without a national id."""
+    """Train a new model version on the subjects and the records without a national id.
+
+    Beyond TRAIN_RECORDS of those, a random sample of that size (fixed by `seed`): the m
+    and u probabilities are a handful of shares, and EM over a million records would
+    cost minutes and teach nothing more.
+    """
     _index_new_subjects(store)
     people = s.subject_table(store)
-    recs = [
-        {"seq": r["seq"], **features(r["attrs"])[0]}
-        for r in s.unkeyed_records(store, pending_only=False)
-    ]
+    unkeyed = s.unkeyed_records(store, pending_only=False)
+    if len(unkeyed) > TRAIN_RECORDS:
+        unkeyed = random.Random(seed).sample(unkeyed, TRAIN_RECORDS)
+    recs = [{"seq": r["seq"], **features(r["attrs"])[0]} for r in unkeyed]
     try:
         model = m.train(people, _table(recs, "seq"), seed=seed)
     except m.ModelError as e:
@@ -218,9 +225,7 @@ def link_incremental(store: Store, records: Iterable, day: date | None = None) -
     scored = []
     if model is not None:
         for i, record in enumerate(table.to_pylist()):
-            people, population = s.candidates(
-                store, {k: {record[k]} for k in BLOCKING_KEYS if record[k]}
-            )
+            people, population = s.candidates(store, record)
             tf = {
                 col: s.frequencies(store, col, [p[col] for p in people] + [record[col]])
                 for col in m.TF_COLUMNS

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -96,7 +97,69 @@ def _comparisons() -> list:
     ]
 
 
-BLOCKING = [block_on("birth_date"), block_on("name"), block_on("name_latin"), block_on("phone")]
+def _days(d: str) -> str:
+    return d[:4] + min(d[5:7], d[8:10]) + max(d[5:7], d[8:10])
+
+
+# Blocking keys: (a DuckDB expression over a features row, the column it reads, the same
+# in Python over a features dict) — Python finds one record's candidates in the store.
+_MD = "substr(birth_date, 6, 2), substr(birth_date, 9, 2)"
+KEYS: dict[str, tuple[str, str, Any]] = {
+    "name_latin": ("name_latin", "name_latin", lambda v: v),
+    "birth_date": ("birth_date", "birth_date", lambda v: v),
+    "phone": ("phone", "phone", lambda v: v),
+    "year_month": ("substr(birth_date, 1, 7)", "birth_date", lambda v: v[:7]),
+    "year_day": (
+        "substr(birth_date, 1, 4) || substr(birth_date, 9, 2)", "birth_date",
+        lambda v: v[:4] + v[8:10],
+    ),
+    "month_day": ("substr(birth_date, 6, 5)", "birth_date", lambda v: v[5:10]),
+    "year_days": (  # day and month either way round
+        f"substr(birth_date, 1, 4) || least({_MD}) || greatest({_MD})", "birth_date", _days,
+    ),
+    "head": ("substr(name_latin, 1, 2)", "name_latin", lambda v: v[:2]),
+    "tail": ("right(name_latin, 2)", "name_latin", lambda v: v[-2:]),
+}  # fmt: skip
+# Each rule pairs a record with the subjects equal on all its keys. They are narrow on
+# purpose: a million records against a million subjects give about ten pairs a record
+# here, and over a hundred with a bare birth date or name (some 40 people share a birth
+# date, a thousand a common name). The same name with a birth date one typo away (day,
+# month or year digit, or day and month swapped); the same birth date with a name one
+# typo away (its first or last two letters intact); the same phone.
+RULES: tuple[tuple[str, ...], ...] = (
+    ("name_latin", "year_month"),
+    ("name_latin", "year_day"),
+    ("name_latin", "month_day"),
+    ("name_latin", "year_days"),
+    ("birth_date", "head"),
+    ("birth_date", "tail"),
+    ("phone",),
+)
+# And where one side has no birth date, the same name alone.
+BLOCKING = [block_on(*(KEYS[k][0] for k in rule)) for rule in RULES] + [
+    f'l."name_latin" = r."name_latin" AND {side}."birth_date" IS NULL' for side in "lr"
+]
+
+
+def key(name: str, features: dict) -> str | None:
+    """Return a blocking key of a features dict (None where its column is null)."""
+    _, column, fn = KEYS[name]
+    value = features.get(column)
+    return None if value is None else fn(value)
+
+
+def blocked(subject: dict, record: dict) -> bool:
+    """Whether BLOCKING pairs these two features dicts (the same rules, in Python)."""
+    for rule in RULES:
+        if all((k := key(name, record)) is not None and k == key(name, subject)
+               for name in rule):  # fmt: skip
+            return True
+    name = record.get("name_latin")
+    return (
+        name is not None
+        and name == subject.get("name_latin")
+        and (record.get("birth_date") is None or subject.get("birth_date") is None)
+    )
 
 
 def settings(prior: float = 1e-4) -> SettingsCreator:
@@ -234,8 +297,17 @@ def predict(
     check(model)
     if subjects.num_rows == 0 or records.num_rows == 0:
         return []
-    body = dict(model["settings"], probability_two_random_records_match=prior(
-        population or subjects.num_rows))  # fmt: skip
+    body = dict(
+        model["settings"],
+        probability_two_random_records_match=prior(population or subjects.num_rows),
+        # Blocking finds the pairs to score; it is no part of what was trained, so the
+        # rules in force apply to every model version (and match `blocked`).
+        blocking_rules_to_generate_predictions=[
+            rule.get_blocking_rule("duckdb").as_dict() if hasattr(rule, "get_blocking_rule")
+            else {"blocking_rule": rule, "sql_dialect": "duckdb"}
+            for rule in BLOCKING
+        ],
+    )  # fmt: skip
     con = duckdb.connect()
     linker = _linker(subjects, records, body, tf, con)
     scored = linker.inference.predict(warning_mode="never").physical_name

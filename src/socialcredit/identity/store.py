@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.engine import Connection
 
 from socialcredit.identity.features import FEATURES
@@ -120,18 +120,30 @@ def subject_table(store: Store) -> pa.Table:
     return pa.table([pa.array(c, pa.string()) for c in columns], names=["uid", *FEATURES])
 
 
-def candidates(store: Store, keys: dict[str, set[str]]) -> tuple[list[dict], int]:
-    """Return the subjects sharing any blocking key value, and the population size."""
+def candidates(store: Store, record: dict) -> tuple[list[dict], int]:
+    """Return the subjects that the blocking rules pair with one record's features, and
+    the population size. The index narrows to the subjects sharing its name, birth date
+    or phone; `model.blocked` decides."""
+    from socialcredit.identity.model import blocked
+
     f = subject_features.c
-    found: dict[str, dict] = {}
+    near = [f[c] == record[c] for c in ("birth_date", "phone") if record.get(c)]
+    if record.get("name_latin"):
+        same_name = f.name_latin == record["name_latin"]
+        if record.get("birth_date"):  # the name rules also need the year or month-day
+            birth = record["birth_date"]
+            same_name &= (
+                f.birth_date.is_(None)
+                | (func.substr(f.birth_date, 1, 4) == birth[:4])
+                | (func.substr(f.birth_date, 6, 5) == birth[5:10])
+            )
+        near.append(same_name)
     with store._read() as conn:
         population = conn.scalar(select(func.count()).select_from(subject_features))
-        for column, values in keys.items():
-            for part in _chunks(sorted(v for v in values if v)):
-                q = select(subject_features).where(f[column].in_(part))
-                for row in conn.execute(q):
-                    found[row.subject_id] = dict(row._mapping)
-    return list(found.values()), population
+        if not near:
+            return [], population
+        rows = conn.execute(select(subject_features).where(or_(*near))).all()
+    return [r for r in (dict(x._mapping) for x in rows) if blocked(r, record)], population
 
 
 def frequencies(store: Store, column: str, values: Iterable[str]) -> dict[str, float]:
