@@ -267,6 +267,10 @@ def test_list_browser_and_dashboard(console):
     assert page["entries"] and all(":" in c for e in page["entries"] for c in e["cause"])
     assert console.client.get("/console/official/lists?offset=x").status_code == 422
 
+    console.client.cookies.clear()
+    r = console.client.post("/v1/checks", headers=console.bearer("provider"),
+                            json={"national_id": DEBTOR, "service": "flight"})  # fmt: skip
+    assert r.json()["decision"] == "deny"  # tests may run in any order: check someone here
     console.sign_in("auditor")
     city = console.client.get("/console/city.json").json()
     assert sum(g["subjects"] for g in city["grades"]) == 3
