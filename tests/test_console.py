@@ -29,12 +29,14 @@ def ago(days: int) -> str:
     return (TODAY - timedelta(days=days)).isoformat()
 
 
-DEBTOR, CLEAN, OBJECTOR = nid(1), nid(2), nid(3)
+DEBTOR, CLEAN, OBJECTOR, LISTED = nid(1), nid(2), nid(3), nid(4)
 RECORDS = [
     {"record_id": "k-debtor", "type": "court.dishonest_debtor", "occurred_at": ago(30),
      "national_id": DEBTOR, "case_no": "K1"},
     {"record_id": "k-objector", "type": "court.dishonest_debtor", "occurred_at": ago(20),
      "national_id": OBJECTOR, "case_no": "K2"},
+    {"record_id": "k-listed", "type": "court.dishonest_debtor", "occurred_at": ago(10),
+     "national_id": LISTED, "case_no": "K3"},
     {"record_id": "k-clean", "type": "court.obligation_performed", "occurred_at": ago(400),
      "national_id": CLEAN, "case_no": "K0"},
 ]  # fmt: skip
@@ -76,6 +78,7 @@ def console(tmp_path_factory):
         "provider": create_token(store, "provider", services=["flight", "rail_hsr"]),
         "subject": create_token(store, "subject", national_id=DEBTOR),
         "objector": create_token(store, "subject", national_id=OBJECTOR),
+        "listed": create_token(store, "subject", national_id=LISTED),
         "official": create_token(store, "official"),
         "auditor": create_token(store, "auditor"),
     }
@@ -273,7 +276,7 @@ def test_list_browser_and_dashboard(console):
     assert r.json()["decision"] == "deny"  # tests may run in any order: check someone here
     console.sign_in("auditor")
     city = console.client.get("/console/city.json").json()
-    assert sum(g["subjects"] for g in city["grades"]) == 3
+    assert sum(g["subjects"] for g in city["grades"]) == 4
     assert city["list_sizes"]["days"][-1] == TODAY.isoformat()
     assert any(x["list"] == "dishonest-debtors" and x["sizes"][-1] >= 1
                for x in city["list_sizes"]["lists"])  # fmt: skip
@@ -322,7 +325,7 @@ def test_the_demo_page_is_only_in_a_demo_store(console, tmp_path):
         r = client.post("/console/demo", data={"as": "resident"}, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/console/me"
         f = client.get("/console/me.json").json()["file"]
-        assert f["national_id"] in (DEBTOR, OBJECTOR)  # a resident with a listing to object to
+        assert f["national_id"] in (DEBTOR, OBJECTOR, LISTED)  # a resident with a listing to object to
         # the same tokens are offered again, not new ones
         assert client.get("/console/demo.json").json()["people"] == people
         assert client.post("/console/demo", data={"as": "mayor"}).status_code == 422
@@ -344,3 +347,26 @@ def test_judging_a_link_names_what_is_wrong(console):
                             data={"record": "court:k-debtor", "subject_id": sid, "same": "same"})  # fmt: skip
     assert r.status_code == 422 and "carries a national id" in r.text
     assert console.client.get("/console/official/links?offset=-1").status_code == 422
+
+
+def test_a_resident_objects_to_a_listing_itself(console):
+    console.sign_in("listed")
+    page = console.client.get("/console/me.json").json()
+    (entry,) = page["objectable"]["entry"]
+    assert entry.startswith("dishonest-debtors:") and page["objectable"]["link"] == []
+    html = console.client.get("/console/me").text
+    assert f'value="entry:{entry}"' in html and 'value="record:court:k-listed"' in html
+    r = console.client.post("/console/me/objections",
+                            data={"what": f"entry:{entry}", "reason": "The debt was settled"},
+                            follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303, r.text
+    f = console.client.get("/console/me.json").json()["file"]
+    assert [e["state"] for e in f["lists"] if e["list"] == "dishonest-debtors"] == ["suspended"]
+    r = console.client.post("/console/me/objections",
+                            data={"what": "entry:honour-roll", "reason": "x"})  # fmt: skip
+    assert r.status_code == 404 and "honour-roll" in r.text
+    console.sign_in("official")
+    queue = console.client.get("/console/official.json").json()["objections"]
+    (o,) = [o for o in queue if o["target"] == "entry"]
+    assert o["list_id"] == "dishonest-debtors" and o["evidence"]["versions"] == []
+    assert "entry on dishonest-debtors" in console.client.get("/console/official").text

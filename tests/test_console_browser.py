@@ -85,7 +85,7 @@ def test_a_resident_objects_and_sees_the_suspension_then_an_official_decides(sit
     assert page.locator("#contributions svg.main-svg").count() > 0
     row = page.locator("tr.entry", has_text="dishonest-debtors")
     assert row.locator(".state").inner_text() == "active"
-    page.get_by_label("What do you object to?").select_option("court:k-objector")
+    page.get_by_label("What do you object to?").select_option("record:court:k-objector")
     page.get_by_label("Why").fill("I paid the debt in full; the court has the receipt.")
     with page.expect_navigation():
         page.get_by_role("button", name="File the objection").click()

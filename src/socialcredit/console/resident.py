@@ -35,16 +35,30 @@ def consents(store, subject_id: str, day) -> list[dict]:
     ]
 
 
+def restrict(rb, list_id: str) -> bool:
+    ld = rb.list_def(list_id)
+    return ld is not None and ld.kind == "restrict"  # a reward entry is nothing to object to
+
+
 def context(request: Request, error: dict | None = None) -> dict:
     who = viewer(request, "subject")
     svc = service(request)
     file = me(who, svc)  # the API's own route: same 404, same (unlogged) own read
     linked = [r for r in file["records"] if r["link_confidence"] is not None]
+    rb = svc.store.rulebook_in_force(svc.today())
     return {
         "file": file,
         "chart": charts.contributions(file),
         "consents": consents(svc.store, who.subject_id, svc.today()),
-        "can_object_to_link": [f"{r['source']}:{r['record_id']}" for r in linked],
+        "objectable": {  # what the objection form offers, as TARGET:THING
+            "record": [f"{r['source']}:{r['record_id']}" for r in file["records"]],
+            "entry": [
+                f"{e['list']}:{e['start']}"
+                for e in file["lists"]
+                if e["state"] in ("pending", "active") and restrict(rb, e["list"])
+            ],
+            "link": [f"{r['source']}:{r['record_id']}" for r in linked],
+        },
         "done": request.query_params.get("done"),
         "error": error,
     }
@@ -56,26 +70,41 @@ def my_file(request: Request) -> Response:
     return respond(request, "resident.html", context(request))
 
 
+def objection_body(what: str, record: str, entry: str, target: str, reason: str) -> ObjectionIn:
+    """The API's body from the form: `what` reads TARGET:THING (record:court:k-1,
+    entry:dishonest-debtors:2026-01-05, link:court:k-2), one choice in one list; the twin
+    may send the API's own fields instead."""
+    if what:
+        target, _, thing = what.partition(":")
+        record, entry = (thing, "") if target != "entry" else ("", thing)
+    body = {"reason": reason, "target": target or "record"}
+    body |= {"entry": entry} if entry else {"record": record} if record else {}
+    return ObjectionIn(**body)
+
+
 @page(router, "/console/me/objections", methods=("POST",))
 def object_(
     request: Request,
-    record: Annotated[str, Form()],
-    reason: Annotated[str, Form()] = "",
+    what: Annotated[str, Form()] = "",
+    record: Annotated[str, Form()] = "",
+    entry: Annotated[str, Form()] = "",
     target: Annotated[str, Form()] = "record",
+    reason: Annotated[str, Form()] = "",
 ) -> Response:
-    """Object to a record (or a listing, through a record behind it) or to a record's link."""
+    """Object to a record, to a listing, or to a record's link (it is not mine)."""
     who = viewer(request, "subject")
     out, error = attempt(
         lambda: object_to_record(
-            ObjectionIn(record=record, reason=reason, target=target), who, service(request)
+            objection_body(what, record, entry, target, reason), who, service(request)
         )
     )
     if error:
         return respond(request, "resident.html", context(request, error), status=error["status"])
+    thing = what.partition(":")[2] if what else entry or record
     return done(
         request,
         "/console/me",
-        f"Objection {out['objection_id']} against {record} is open; an official must decide "
+        f"Objection {out['objection_id']} against {thing} is open; an official must decide "
         f"it by {out['deadline']}.",
     )
 
