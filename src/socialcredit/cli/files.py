@@ -256,7 +256,7 @@ def demo(ctx, residents, seed, no_serve, as_of):
         tokens = demo_tokens(store, as_of)
         err.print("\nDemo API tokens (also offered on the console's demo page):")
         for t in tokens.values():
-            err.print(f"  {t['label']}: {t['token']}")
+            err.print(f"  {t['label']}: {t['token']}", soft_wrap=True)  # one line, to copy
         err.print(
             "Serving the console on http://127.0.0.1:8000/console/demo and the API beside it "
             "(OpenAPI at /openapi.json). Ctrl-C stops it."
