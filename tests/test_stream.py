@@ -144,6 +144,29 @@ def test_a_record_without_national_id_is_stored_for_linking(loaded, stream):
     assert tuple(row) == (None, "rail")  # waits for `socialcredit link`
 
 
+def test_publish_a_file_then_consume_no_more_than_max_messages(loaded, stream, tmp_path, capsys):
+    from socialcredit.cli import main
+
+    path = tmp_path / "court.jsonl"
+    path.write_text("".join(json.dumps(debt(n)) + "\n" for n in (7, 8, 9)))
+    main(["publish", str(path), "--source", "court", "--stream", stream, "--json"])
+    assert json.loads(capsys.readouterr().out) == {"published": 3, "subject": f"{stream}.court"}
+    first = drain(loaded, stream, max_messages=2)
+    assert (first.messages, first.accepted) == (2, 2)
+    rest = drain(loaded, stream)
+    assert (rest.messages, rest.accepted, rest.duplicates) == (1, 1, 0)
+
+
+def test_no_server_is_a_clear_error(tmp_path):
+    from socialcredit.stream import StreamError
+
+    with Store.open(f"sqlite:///{tmp_path / 's.sqlite'}") as store:
+        with pytest.raises(
+            StreamError, match=r"cannot reach NATS at nats://127.0.0.1:1 .*nats-server -js"
+        ):
+            asyncio.run(consume(store, url="nats://127.0.0.1:1", stream="never"))
+
+
 # -- crashes and stops, with the consumer as a process of its own ---------------------------
 
 
