@@ -36,7 +36,7 @@ from stdnum.cn import ric
 
 from socialcredit.rulebook import default_rulebook_text, load_rulebook
 from socialcredit.service import create_app
-from socialcredit.service.auth import authenticate, create_token
+from socialcredit.service.auth import create_token
 from socialcredit.service.models import BatchIn, CheckIn
 from socialcredit.service.routes.checks import check, check_batch
 from socialcredit.store import Store
@@ -146,10 +146,10 @@ def in_process(store: Store, n: int, singles: int, batches: int, profile: bool) 
         cur.close()
 
     def full(nid):
-        check(CheckIn(national_id=nid, service="flight"), authenticate(store, header), svc)
+        check(CheckIn(national_id=nid, service="flight"), svc.principals.authenticate(header), svc)
 
     def full_batch(m):
-        check_batch(BatchIn(service="flight", people=m), authenticate(store, header), svc)
+        check_batch(BatchIn(service="flight", people=m), svc.principals.authenticate(header), svc)
 
     print(f"(a) in process, {n:,} subjects, store {store.dialect}")
     out = {"bare": timed("bare: SELECT decisions by primary key", bare, sids)}
@@ -216,12 +216,32 @@ def serve(url: str) -> None:
         sys.stdin.read()  # until the parent closes our stdin
 
 
-def wrk(base: str, path: str, token: str, bodies: list[str], seconds: int, conns: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(base: str, path: str, token: str, bodies: list[str], seconds: int, conns: int,
+        pid: int) -> dict:  # fmt: skip
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         lua = "{" + ",".join(json.dumps(b) for b in bodies) + "}"
         f.write(LUA.replace("{BODIES}", lua).replace("{PATH}", path).replace("{TOKEN}", token))
-    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", f.name, base]
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{conns}",
+        f"-d{seconds}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        "-s",
+        f.name,
+        base,
+    ]
+    cpu = cpu_seconds(pid)
     text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu
     os.unlink(f.name)
 
     def ms(label: str) -> float:
@@ -229,7 +249,9 @@ def wrk(base: str, path: str, token: str, bodies: list[str], seconds: int, conns
         return float(v) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    done = int(re.search(r"(\d+) requests in", text).group(1))
     return {"path": path, "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+            "server_cpu_us": cpu / max(done, 1) * 1e6,
             "p50_ms": ms("50%"), "p99_ms": ms("99%"),
             "non_2xx": int(errors.group(1)) if errors else 0}  # fmt: skip
 
@@ -256,17 +278,22 @@ def over_http(url: str, store: Store, n: int, seconds: int, conns: int) -> dict:
             ("bare", "/bare", singles[:1]), ("check", "/v1/checks", singles),
             ("batch", "/v1/checks/batch", manifests), ("bare2", "/bare", singles[:1]),
         ):  # fmt: skip
-            wrk(base, path, token, bodies, 2, conns)  # warm-up
-            r = out[key] = wrk(base, path, token, bodies, seconds, conns)
+            wrk(base, path, token, bodies, 2, conns, server.pid)  # warm-up
+            r = out[key] = wrk(base, path, token, bodies, seconds, conns, server.pid)
             print(f"  POST {path:<18} {r['rps']:>9,.0f} req/s  p50 {r['p50_ms']:>7.2f} ms  "
-                  f"p99 {r['p99_ms']:>7.2f} ms  non-2xx {r['non_2xx']}")  # fmt: skip
+                  f"p99 {r['p99_ms']:>7.2f} ms  server CPU {r['server_cpu_us']:>7,.0f} µs/req  "
+                  f"non-2xx {r['non_2xx']}")  # fmt: skip
     finally:
         server.stdin.close()
         server.wait(timeout=30)
     bare = (out["bare"]["rps"] + out["bare2"]["rps"]) / 2  # before and after, for drift
+    cpu = (out["bare"]["server_cpu_us"] + out["bare2"]["server_cpu_us"]) / 2
     print(f"  ratio to the bare endpoint (mean of before and after): checks "
           f"{out['check']['rps'] / bare:.2f}; manifests {out['batch']['rps'] / bare:.3f} "
           f"({out['batch']['rps'] * MANIFEST:,.0f} people/s)")  # fmt: skip
+    print(f"  by server CPU per request (steadier on a shared machine): checks "
+          f"{cpu / out['check']['server_cpu_us']:.2f}; manifests "
+          f"{cpu / out['batch']['server_cpu_us']:.3f}")  # fmt: skip
     return out
 
 
@@ -279,6 +306,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--no-http", action="store_true")
+    ap.add_argument("--no-in-process", action="store_true")
     ap.add_argument("--profile", action="store_true", help="pyinstrument the check path")
     ap.add_argument("mode", nargs="?", choices=["serve"], help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -291,7 +319,8 @@ def main() -> None:
         return
     store, _ = build(url, args.subjects, date.today())
     try:
-        in_process(store, args.subjects, args.singles, args.batches, args.profile)
+        if not args.no_in_process:
+            in_process(store, args.subjects, args.singles, args.batches, args.profile)
         if not args.no_http:
             over_http(url, store, args.subjects, args.seconds, args.connections)
     finally:

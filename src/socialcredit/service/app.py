@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import date
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -29,6 +30,7 @@ from socialcredit.service.limits import (
 from socialcredit.service.metrics import Metrics, MetricsMiddleware
 from socialcredit.service.routes import ROUTERS
 from socialcredit.store import Store, StoreError
+from socialcredit.store.connect import POOL_SIZE
 
 DESCRIPTION = """\
 Sources push records, providers check people at their own services, subjects read their
@@ -57,6 +59,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Sync routes run in this loop's thread pool: no more threads than pooled connections
+        # (the GIL runs one at a time anyway), so no request opens a connection of its own.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = POOL_SIZE
         yield
         if owned:
             store.close()

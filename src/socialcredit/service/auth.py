@@ -191,6 +191,10 @@ class Principals:
         self.store, self.size = store, size
         self._known: dict[str, Principal] = {}
 
+    def known(self, authorization: str | None) -> Principal | None:
+        """The caller of this header if already authenticated (no store read), else None."""
+        return self._known.get(hash_secret(authorization or ""))
+
     def authenticate(self, authorization: str | None) -> Principal:
         key = hash_secret(authorization or "")
         who = self._known.get(key)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import String, and_, bindparam, or_, select, type_coerce
 from sqlalchemy.engine import Connection
 
 from socialcredit.rulebook.model import Rulebook
@@ -51,7 +51,7 @@ _ROWS = (
     select(
         subjects.c.subject_id,
         subjects.c.national_id,
-        scores.c.as_of,
+        type_coerce(scores.c.as_of, String).label("as_of"),  # compared as text: no parsing
         scores.c.rulebook_id,
         scores.c.rulebook_version,
         decisions.c.decision,
@@ -88,17 +88,21 @@ class Index:
     def rulebook(self, day: date) -> Rulebook:
         """Return the rulebook in force on `day`, parsed once per loaded set of versions."""
         with self.store._read() as conn:
-            return self._parsed(conn, day)
+            key = self._versions(conn, day)
+        return self._parsed(key, day)
 
-    def _parsed(self, conn, day: date) -> Rulebook:
-        key = (day, tuple(tuple(r) for r in conn.execute(_VERSIONS)))
+    @staticmethod
+    def _versions(conn, day: date) -> tuple:
+        return (day, tuple(tuple(r) for r in conn.execute(_VERSIONS)))
+
+    def _parsed(self, key: tuple, day: date) -> Rulebook:
+        # Called with no connection held: parsing reads the store on a connection of its own,
+        # and a thread holding two could starve the pool. One thread parses; the others
+        # wait for its result rather than all parse the same YAML at once.
         with self._lock:
-            if self._rb is not None and self._rb[0] == key:
-                return self._rb[1]
-        rb = self.store.rulebook_in_force(day)
-        with self._lock:
-            self._rb = (key, rb)
-        return rb
+            if self._rb is None or self._rb[0] != key:
+                self._rb = (key, self.store.rulebook_in_force(day))
+            return self._rb[1]
 
     @staticmethod
     def _rows(conn, service: str, national_ids: list[str], subject_ids: list[str]) -> list:
@@ -113,12 +117,14 @@ class Index:
         """Return the rulebook in force and the answers by national id and by subject id (only
         the people found), read in one transaction."""
         with self.store._read() as conn:
-            rb = self._parsed(conn, day)
+            key = self._versions(conn, day)
             rows = {r.subject_id: r for r in self._rows(conn, service, national_ids, subject_ids)}
+        rb = self._parsed(key, day)
+        today = day.isoformat()
         stale = [
             sid
             for sid, r in rows.items()
-            if r.as_of != day or (r.rulebook_id, r.rulebook_version) != (rb.id, rb.version)
+            if str(r.as_of) != today or (r.rulebook_id, r.rulebook_version) != (rb.id, rb.version)
         ]
         if stale:
             for sid in stale:

@@ -19,6 +19,10 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 DEFAULT_URL = "sqlite:///./socialcredit-data/store.sqlite"
 MIGRATIONS = Path(__file__).with_name("migrations")
 WRITER_LOCK = 0x5C0C4ED17  # pg_advisory_xact_lock key shared by every writer
+# Connections kept open per engine. The API runs its routes in this many threads
+# (service/app.py): with fewer, every request past the pool's size would open and close a
+# connection of its own, which costs more than the check it serves.
+POOL_SIZE = 16
 
 
 class StoreError(Exception):
@@ -58,13 +62,18 @@ def parse_url(url: str | None) -> URL:
 def make_engine(url: URL) -> Engine:
     """Create the engine; for SQLite create the folder and set the pragmas."""
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=8)
     path = Path(url.database).expanduser()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StoreError(f"cannot create the folder for {path}: {e.strerror}") from None
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        pool_size=POOL_SIZE,
+        max_overflow=8,
+    )
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record) -> None:
