@@ -12,7 +12,7 @@ from socialcredit.engine.lists import Entry
 from socialcredit.notices import entry_notices
 from socialcredit.rulebook.model import Rulebook
 
-ENGINES = ("duckdb",)
+ENGINES = ("duckdb", "spark")
 
 
 def score_population(store, day: date, engine: str = "duckdb", progress=None) -> dict:
@@ -27,8 +27,14 @@ def score_population(store, day: date, engine: str = "duckdb", progress=None) ->
     from socialcredit.scorecard.timeline import model_for
 
     rb = store.rulebook_in_force(day)
-    con = runner.connect(store.batch_tables())
-    result = runner.run(con, rb, day, progress=progress, model=model_for(store, rb))
+    model = model_for(store, rb)
+    if engine == "spark":  # the same plan, run by Spark (engine/spark.py)
+        from socialcredit.engine import spark
+
+        result = spark.run(store.batch_tables(), rb, day, progress=progress, model=model)
+    else:
+        con = runner.connect(store.batch_tables())
+        result = runner.run(con, rb, day, progress=progress, model=model)
     store.write_results(day, rb.id, rb.version, result.scores, result.entries, result.decisions)
     notices = []
     for row in result.entries.to_pylist():

@@ -410,10 +410,11 @@ class Plan:
                 removed, opened = "eo.removed_on", "COALESCE(eo.open, false)"
                 join = """LEFT JOIN eobj eo ON eo.subject_id = x.subject_id
                           AND eo.list_id = x.list_id AND eo.start = x.start"""
-            spans = f"""SELECT x.* REPLACE (
+            # the columns by name, not `x.* REPLACE (...)`: Spark has no star REPLACE
+            spans = f"""SELECT x.subject_id, x.list_id, x.start, x.active_from, x.cause,
                     nullif(least(COALESCE(x."end", {FAR}), COALESCE({cap}, {FAR}),
                                  COALESCE({removed}, {FAR})), {FAR}) AS "end",
-                    x.objected OR {opened} AS objected)
+                    x.objected OR {opened} AS objected
                 FROM ({spans}) x {join}"""
         return f"""SELECT subject_id, list_id, start, active_from, "end",
                 CASE WHEN "end" IS NOT NULL AND "end" <= {D} THEN 'ended'
