@@ -36,7 +36,9 @@ def decide(
 ) -> dict:
     """Return the link row for one record version from its scored candidates (best first).
 
-    Candidates an official judged different are left out; see `confidence`.
+    Candidates an official judged different are left out; see `confidence`. `detail` is
+    the scored pair's explanation (JSON text, model.explanation_sql), stored merged into
+    `explanation`.
     """
     row = {
         "seq": record["seq"],
@@ -72,8 +74,9 @@ def decide(
             confidence=1.0,
             match_probability=scored["match_probability"] if scored else None,
         )
-        why.update((scored or {}).get("explanation") or {}, judgement="same")
-        return _kept_day({**row, "explanation": why}, record)
+        why["judgement"] = "same"
+        detail = (scored or {}).get("explanation")
+        return _kept_day({**row, "explanation": why, "detail": detail}, record)
     if not kept:
         return {**row, "state": "unmatched", "explanation": why}
     best = kept[0]
@@ -84,8 +87,8 @@ def decide(
         confidence=sure,
         state="linked" if sure >= threshold else "review",
     )
-    why.update(best["explanation"] or {}, confidence=sure)
-    return _kept_day({**row, "explanation": why}, record)
+    why["confidence"] = sure
+    return _kept_day({**row, "explanation": why, "detail": best["explanation"]}, record)
 
 
 def _kept_day(row: dict, record: dict) -> dict:

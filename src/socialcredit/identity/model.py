@@ -292,26 +292,32 @@ def predict(
     `judged` (record_uid, subject_uid, same) are officials' judgements: a pair judged
     different is no candidate, one judged the same is kept whatever its rank. Each item:
     record uid, subject uid, rank, match_probability, match_weight, and, for the best
-    candidate and a judged-same one, the explanation (see `explain`; None for the others).
+    candidate and a judged-same one, the explanation as JSON text (`explanation_sql`;
+    None for the others).
     """
     check(model)
     if subjects.num_rows == 0 or records.num_rows == 0:
         return []
-    body = dict(
-        model["settings"],
-        probability_two_random_records_match=prior(population or subjects.num_rows),
-        # Blocking finds the pairs to score; it is no part of what was trained, so the
-        # rules in force apply to every model version (and match `blocked`).
-        blocking_rules_to_generate_predictions=[
-            rule.get_blocking_rule("duckdb").as_dict() if hasattr(rule, "get_blocking_rule")
-            else {"blocking_rule": rule, "sql_dialect": "duckdb"}
-            for rule in BLOCKING
-        ],
-    )  # fmt: skip
+    body = applied(model, population or subjects.num_rows)
     con = duckdb.connect()
     linker = _linker(subjects, records, body, tf, con)
     scored = linker.inference.predict(warning_mode="never").physical_name
     return _best(con, scored, body, keep, judged)
+
+
+def applied(model: dict, population: int) -> dict:
+    """Return a stored model's Splink settings as applied to a population of that size."""
+    return dict(
+        model["settings"],
+        probability_two_random_records_match=prior(population),
+        # Blocking finds the pairs to score; it is no part of what was trained, so the
+        # rules in force apply to every model version (and match `blocked`).
+        blocking_rules_to_generate_predictions=[
+            {"blocking_rule": r, "sql_dialect": "duckdb"} if isinstance(r, str)
+            else r.get_blocking_rule("duckdb").as_dict()
+            for r in BLOCKING
+        ],
+    )  # fmt: skip
 
 
 def _best(
@@ -320,9 +326,9 @@ def _best(
     """Rank the scored pairs (a table, or a query in parentheses) per record and explain
     the ones that count.
 
-    Ranking, filtering and the judgements are applied in DuckDB; only the kept candidates
-    come back to Python, and only the best of each record is explained: that is where the
-    time goes for a million records.
+    Ranking, the judgements and the explanations (JSON text, see `explanation_sql`) are
+    done in DuckDB; only the kept candidates come back to Python, and only the best of
+    each record and a judged-same one are explained.
     """
     judged = judged if judged is not None else JUDGED.empty_table()
     con.register("__judged", judged)
@@ -339,78 +345,63 @@ def _best(
             r AS (
                 SELECT *, row_number() OVER (PARTITION BY record_uid
                     ORDER BY match_weight DESC, subject_uid) AS rank FROM k)
-            SELECT * FROM r WHERE rank <= {keep} OR judged_same
+            SELECT record_uid, subject_uid, rank, match_probability, match_weight,
+                   CASE WHEN rank = 1 OR judged_same THEN {explanation_sql(body)}
+                   END AS explanation
+            FROM r WHERE rank <= {keep} OR judged_same
             ORDER BY record_uid, rank"""
     ).arrow()
     table = table.read_all() if hasattr(table, "read_all") else table
     cols = {name: table.column(name).to_pylist() for name in _RANK_COLUMNS}
-    explained = pa.compute.or_(pa.compute.equal(table["rank"], 1), table["judged_same"])
-    detail = table.filter(explained)
-    detail_cols = {name: detail.column(name).to_pylist() for name in detail.column_names}
-    labels = _labels(body)
-    lam = body["probability_two_random_records_match"]
-    prior_weight = round(math.log2(lam / (1 - lam)), 3)
-    why = [explain(detail_cols, i, body, labels, prior_weight) for i in range(detail.num_rows)]
-    out, w = [], 0
-    for i in range(table.num_rows):
-        item = {name: cols[name][i] for name in _RANK_COLUMNS}
-        explained = item.pop("judged_same") or item["rank"] == 1
-        item["explanation"] = why[w] if explained else None
-        w += explained
-        out.append(item)
-    return out
+    return [
+        {name: cols[name][i] for name in _RANK_COLUMNS if name != "explanation"}
+        | {"explanation": cols["explanation"][i]}
+        for i in range(table.num_rows)
+    ]
 
 
 JUDGED = pa.schema([("record_uid", pa.string()), ("subject_uid", pa.string()),
                     ("same", pa.bool_())])  # fmt: skip
 _RANK_COLUMNS = ("record_uid", "subject_uid", "rank", "match_probability", "match_weight",
-                 "judged_same")  # fmt: skip
+                 "explanation")  # fmt: skip
 
 
-def _labels(body: dict) -> dict[str, dict[int, str | None]]:
-    """Each comparison's level labels by comparison vector value (see `_level_label`)."""
-    out = {}
-    for comparison in body["comparisons"]:
-        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
-        out[comparison["output_column_name"]] = {
-            g: _level_label(comparison, g) for g in range(-1, len(levels))
-        }
-    return out
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
-def explain(cols: dict[str, list], i: int, body: dict, labels: dict, prior_weight: float) -> dict:
-    """Return why pair i (of these column lists) scored as it did: each comparison's level
-    and match weight.
+def explanation_sql(body: dict) -> str:
+    """Return the DuckDB expression of why a scored pair scored as it did, as JSON text:
+    each comparison's level and match weight, built in DuckDB (a million of them in
+    Python cost more than scoring them).
 
     A comparison's match weight is log2 of its Bayes factor, the term-frequency adjustment
     (shown apart) included; the prior weight plus the comparisons' weights is the pair's.
     """
-    flipped = cols["source_dataset_l"][i] != SUBJECTS
-    record_side, subject_side = ("l", "r") if flipped else ("r", "l")
-    comparisons = []
+    flipped = f"source_dataset_l <> '{SUBJECTS}'"
+    parts = []
     for comparison in body["comparisons"]:
         name = comparison["output_column_name"]
-        gamma = cols[f"gamma_{name}"][i]
-        tf_col = cols.get(f"mw_tf_adj_{name}")
-        tf = tf_col[i] if tf_col is not None else None
-        weight = (cols[f"mw_{name}"][i] or 0.0) + (tf or 0.0)
-        comparisons.append(
-            {
-                "comparison": name,
-                "level": labels[name].get(gamma),
-                "gamma": gamma,
-                "match_weight": round(weight, 3),
-                "tf_adjustment": None if tf is None else round(tf, 3),
-                "record": cols[f"{name}_{record_side}"][i],
-                "subject": cols[f"{name}_{subject_side}"][i],
-            }
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        labels = " ".join(
+            f"WHEN {g} THEN {_text(label)}"
+            for g in range(-1, len(levels))
+            if (label := _level_label(comparison, g)) is not None
         )
-    return {
-        "prior_weight": prior_weight,
-        "match_weight": round(float(cols["match_weight"][i]), 3),
-        "match_probability": float(cols["match_probability"][i]),
-        "comparisons": comparisons,
-    }
+        has_tf = any(lv.get("tf_adjustment_column") for lv in levels)
+        tf = f"mw_tf_adj_{name}" if has_tf else "NULL::DOUBLE"
+        parts.append(
+            f"""json_object('comparison', {_text(name)},
+                'level', CASE gamma_{name} {labels} END, 'gamma', gamma_{name},
+                'match_weight', round(coalesce(mw_{name}, 0) + coalesce({tf}, 0), 3),
+                'tf_adjustment', round({tf}, 3),
+                'record', CASE WHEN {flipped} THEN {name}_l ELSE {name}_r END,
+                'subject', CASE WHEN {flipped} THEN {name}_r ELSE {name}_l END)"""
+        )
+    lam = body["probability_two_random_records_match"]
+    return f"""json_object('prior_weight', {round(math.log2(lam / (1 - lam)), 3)},
+        'match_weight', round(match_weight, 3), 'match_probability', match_probability,
+        'comparisons', json_array({", ".join(parts)}))::VARCHAR"""
 
 
 def _level_label(comparison: dict, gamma: int | None) -> str | None:
@@ -444,8 +435,7 @@ class Scorer:
 
     def __init__(self, model: dict, population: int) -> None:
         check(model)
-        lam = prior(population)
-        self.body = dict(model["settings"], probability_two_random_records_match=lam)
+        self.body = applied(model, population)
         self.con = duckdb.connect()
         self.con.execute("SET threads = 1")  # a handful of pairs: threads only cost here
         db = DuckDBAPI(self.con)

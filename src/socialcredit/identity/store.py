@@ -229,11 +229,7 @@ def write_links(store: Store, rows: list[dict]) -> None:
     if not rows:
         return
     stored = [
-        tuple(
-            json.dumps(r[c], ensure_ascii=False, default=str) if c == "explanation" else r[c]
-            for c in LINK_COLUMNS
-        )
-        for r in rows
+        tuple(_explanation(r) if c == "explanation" else r[c] for c in LINK_COLUMNS) for r in rows
     ]
     joins = [
         (r["subject_id"], r["confidence"], r["seq"])
@@ -255,6 +251,15 @@ def write_links(store: Store, rows: list[dict]) -> None:
                 cursor.executemany(set_subject, joins)
         else:
             conn.exec_driver_sql(set_subject, joins)
+
+
+def _explanation(row: dict) -> str:
+    """The stored explanation: the row's dict with its `detail` (JSON text) merged in."""
+    text = json.dumps(row["explanation"], ensure_ascii=False, default=str)
+    detail = row.get("detail")
+    if not detail or detail == "{}":
+        return text
+    return f"{text[:-1]}, {detail[1:]}" if text != "{}" else detail
 
 
 def link_rows(store: Store, source: str, record_id: str) -> list[dict]:
