@@ -110,12 +110,15 @@ def main() -> None:
         f"late; linked and scored in {scored:.1f} s"
     )
 
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     report = audit_store(store, DAY, truth_path)
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
     (work / "harm.html").write_text(render_html(report), encoding="utf-8")
     s, w, o, ix = report["sanctions"], report["wrong_person"], report["outlived"], report["index"]
-    print(f"harm audit of {report['subjects']:,} files in {seconds:.1f} s ({work / 'harm.html'})")
+    print(
+        f"harm audit of {report['subjects']:,} files in {seconds:.1f} s wall, {cpu:.1f} s CPU "
+        f"({work / 'harm.html'})"
+    )
     print(
         f"sanctions={s['entries']} people={s['people']} deny_decisions={s['deny_decisions']} "
         f"days={s['days']} in_force={s['in_force']}"

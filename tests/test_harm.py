@@ -132,6 +132,7 @@ def test_counts_are_exact():
     assert r["outlived"]["by_reason"] == {
         "revoked": {"entries": 1, "days": revoked},
         "cleared": {"entries": 1, "days": late_paid},
+        "late_record": {"entries": 0, "days": 0},
         "objection": {"entries": 0, "days": 0},
         "term": {"entries": 0, "days": 0},
         "other": {"entries": 0, "days": 0},
@@ -139,7 +140,14 @@ def test_counts_are_exact():
     assert r["index"] == {
         "checked": 3,
         "stale": 2,
-        "by_reason": {"revoked": 1, "cleared": 0, "objection": 0, "term": 1, "other": 0},
+        "by_reason": {
+            "revoked": 1,
+            "cleared": 0,
+            "late_record": 0,
+            "objection": 0,
+            "term": 1,
+            "other": 0,
+        },
     }
 
 
@@ -150,7 +158,7 @@ def test_cause_to_exit_distribution():
     assert sorted([731, 61, 91]) == [61, 91, 731]
     assert debtors["exited"] == 3 and debtors["in_force"] == 0
     assert debtors["median_days"] == 91
-    assert debtors["p90_days"] == pytest.approx(91 + 0.8 * (731 - 91))
+    assert debtors["p90_days"] == round(91 + 0.8 * (731 - 91), 1)
     assert debtors["max_days"] == 731
     assert debtors["histogram"]["entries"][:6] == [0, 1, 1, 0, 0, 1]
     safety = r["exit_times"]["safety"]
@@ -280,3 +288,31 @@ def test_only_files_that_could_be_listed_are_replayed():
     assert not could_be_listed(
         FILES[0], RB.__class__(**{**vars(debt_elsewhere), "base_score": 1200})
     )
+
+
+def test_a_grade_raised_by_a_record_reported_late():
+    graded = load_rulebook(
+        RB.text.replace("version: 1", "version: 4")
+        .replace(
+            "rules:\n",
+            "rules:\n  - {id: good, record_type: court.good, points: 200, valid_for: 5y}\n",
+        )
+        .replace(
+            "measures:",
+            "  - {id: low, kind: restrict, when: {grade_in: [C]}, legal_basis: x}\nmeasures:",
+        )
+    )
+    f = File(
+        "q",
+        (
+            rec("court-1", "court.debt", "2024-01-01", "2024-01-01"),  # 800: grade C
+            rec("court-2", "court.good", "2024-03-01", "2024-05-01"),  # back to 1000, told late
+        ),
+        national_id="Q",
+    )
+    r = harm_audit([f], graded, DAY)
+    assert r["outlived"]["by_reason"]["late_record"] == {
+        "entries": 1,
+        "days": days("2024-03-01", "2024-05-01"),
+    }
+    assert r["exit_times"]["low"]["max_days"] == days("2024-01-01", "2024-05-01")

@@ -7,8 +7,10 @@ entry only warns); its *deny decisions* are the services where its list's measur
   subject (a wrong identity link, or a source that sent someone else's national id).
 - **Outlived**: days the entry was enforced on which the final view (everything known on
   the audit day) says it should not have been: its cause revoked, cleared, or removed by an
-  objection after the fact. And, in the decision index: entries stored as in force on
-  their day that the evaluator says had ended by then (term run out, cleared, revoked).
+  objection after the fact, or ended by another record reported late (a grade list's grade
+  raised by a record that arrived after the day it happened). And, in the decision index:
+  entries stored as in force on their day that the evaluator says had ended by then (term
+  run out, cleared, revoked).
 - **Cause to exit**: for each restrict list, days from the entry's start (the day its cause
   happened) to the first day it was no longer enforced; entries still in force are counted
   apart.
@@ -32,7 +34,7 @@ from socialcredit.harm.replay import History, could_be_listed, enforced, known_a
 from socialcredit.rulebook.model import Rulebook
 
 Truth = dict[tuple[str, str], str]  # (source, record_id) -> the true owner's national id
-REASONS = ("revoked", "cleared", "objection", "term", "other")
+REASONS = ("revoked", "cleared", "late_record", "objection", "term", "other")
 BINS = (0, 30, 90, 180, 365, 730, 1095, 1825)  # days: the cause-to-exit histogram's edges
 
 
@@ -173,6 +175,8 @@ def _reason(
         for v in f.records
     ):
         return "cleared"
+    if any(v.version == 1 and v.occurred_at <= fe.end < v.ingested_on for v in f.records):
+        return "late_record"  # e.g. a grade list left on a record reported after the day
     if ld.term and fe.end == dates.add(start, ld.term, rb.country):
         return "term"
     return "other"
@@ -200,14 +204,15 @@ def _stale(f: File, rb: Rulebook, row: dict) -> str | None:
 
 
 def _distribution(days: list[int], in_force: int) -> dict:
-    """Median, 90th percentile (numpy's linear interpolation) and maximum, in days."""
+    """Median, 90th percentile (numpy's linear interpolation) and maximum, in days (to a
+    tenth of a day)."""
     a = np.asarray(days, dtype=float)
     counts = np.histogram(a, bins=[*BINS, np.inf])[0] if len(a) else np.zeros(len(BINS), int)
     return {
         "exited": len(days),
         "in_force": in_force,
-        "median_days": float(np.median(a)) if len(a) else None,
-        "p90_days": float(np.percentile(a, 90)) if len(a) else None,
+        "median_days": round(float(np.median(a)), 1) if len(a) else None,
+        "p90_days": round(float(np.percentile(a, 90)), 1) if len(a) else None,
         "max_days": int(a.max()) if len(a) else None,
         "histogram": {"from_days": list(BINS), "entries": [int(c) for c in counts]},
     }

@@ -6,6 +6,12 @@ import html
 
 from socialcredit.reports import SVG_RC, page, svg, table
 
+DAYS = ("median_days", "p90_days", "max_days")
+
+
+def _days(v: float | None) -> str | None:
+    return None if v is None else f"{v:g}"
+
 
 def _exit_chart(exit_times: dict) -> str:
     """Median, 90th percentile and maximum days from cause to exit, one row per list."""
@@ -102,7 +108,7 @@ def render_html(report: dict) -> str:
         table(
             ["list", "exited", "still in force", "median days", "p90 days", "max days"],
             [
-                [lid, d["exited"], d["in_force"], d["median_days"], d["p90_days"], d["max_days"]]
+                [lid, d["exited"], d["in_force"], *(_days(d[k]) for k in DAYS)]
                 for lid, d in report["exit_times"].items()
             ],
         )
