@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from socialcredit import figures
 from socialcredit.console import charts
-from socialcredit.console.web import attempt, done, page, respond, service, viewer
+from socialcredit.console.web import attempt, data, done, page, respond, service, viewer
 from socialcredit.identity import explanation, judge, review_queue
 from socialcredit.objections import parse_target
 from socialcredit.service.deps import national_id
@@ -49,7 +49,7 @@ def evidence(store, o: dict) -> dict:
 def queue_context(request: Request, error: dict | None = None) -> dict:
     who = viewer(request, "official")
     svc = service(request)
-    items = objection_queue(who, svc)  # the API's own route: GET /v1/objections
+    items = data(objection_queue(who, svc))  # the API's own route: GET /v1/objections
     return {
         "today": svc.today().isoformat(),
         "objections": [o | {"evidence": evidence(svc.store, o)} for o in items],

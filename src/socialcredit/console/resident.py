@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from socialcredit.console import charts
-from socialcredit.console.web import attempt, done, page, respond, service, viewer
+from socialcredit.console.web import attempt, data, done, page, respond, service, viewer
 from socialcredit.engine.view import consent_held
 from socialcredit.service.models import ObjectionIn
 from socialcredit.service.routes.files import me
@@ -43,7 +43,7 @@ def restrict(rb, list_id: str) -> bool:
 def context(request: Request, error: dict | None = None) -> dict:
     who = viewer(request, "subject")
     svc = service(request)
-    file = me(who, svc)  # the API's own route: same 404, same (unlogged) own read
+    file = data(me(who, svc))  # the API's own route: same 404, same (unlogged) own read
     linked = [r for r in file["records"] if r["link_confidence"] is not None]
     rb = svc.store.rulebook_in_force(svc.today())
     return {
