@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import sync_playwright
 
 from socialcredit.rulebook import default_rulebook_text, load_rulebook
 from socialcredit.service import create_app
@@ -29,7 +30,6 @@ def site(tmp_path_factory):
         pytest.fail(
             f"{CHROMIUM} is missing — apt-get install -y chromium (scripts/ensure-services)"
         )
-    sync_api = pytest.importorskip("playwright.sync_api")
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'store.sqlite'}"
     store = Store.open(url)
     store.load_rulebook(load_rulebook(default_rulebook_text()))
@@ -41,7 +41,7 @@ def site(tmp_path_factory):
         "official": create_token(store, "official"),
     }
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with background(create_app(store=store)) as base, sync_api.sync_playwright() as p:
+    with background(create_app(store=store)) as base, sync_playwright() as p:
         r = httpx.post(f"{base}/v1/records", json=RECORDS,
                        headers={"Authorization": f"Bearer {tokens['source']['token']}"})  # fmt: skip
         assert r.status_code == 200, r.text
