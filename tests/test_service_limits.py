@@ -160,3 +160,5 @@ def test_a_revoked_provider_fails_from_the_next_check(opened):
                 assert r.status_code == 401, r.text
                 assert "revoked" in r.json()["detail"]
                 assert r.headers["www-authenticate"].startswith("Bearer")
+            other = c.post("/v1/checks", headers=headers, json={**one, "service": "rail_hsr"})
+            assert other.status_code == 401, other.text  # not 403: refused before its scope

@@ -191,6 +191,10 @@ class Principals:
         self.store, self.size = store, size
         self._known: dict[str, Principal] = {}
 
+    def forget(self, token_id: str) -> None:
+        """Drop a token found revoked, so its next request is refused before anything else."""
+        self._known = {k: p for k, p in self._known.items() if p.token_id != token_id}
+
     def known(self, authorization: str | None) -> Principal | None:
         """The caller of this header if already authenticated (no store read), else None."""
         return self._known.get(hash_secret(authorization or ""))

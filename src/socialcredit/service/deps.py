@@ -62,6 +62,7 @@ class Service:
 
         def spend(conn) -> None:
             if token_revoked(conn, who.token_id):
+                self.principals.forget(who.token_id)
                 raise Problem(401, f"token {who.token_id} was revoked", headers=CHALLENGE)
             wait, used = self.budget.spend(who.token_id, people, limit, conn)
             if wait is not None:
