@@ -62,9 +62,12 @@ def token_revoke(ctx, token_id):
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @pass_ctx
 def serve(ctx, host, port):
-    """Serve the HTTP API (SPEC §5) under uvicorn until interrupted."""
+    """Serve the HTTP API (SPEC §5) and the web console under uvicorn until interrupted."""
     from socialcredit.service.server import serve as run
 
     store = ctx.store  # opened here, so a bad --db is a one-line error, not a traceback
-    err.print(f"socialcredit API on http://{host}:{port} (OpenAPI at /openapi.json)")
+    err.print(
+        f"socialcredit API on http://{host}:{port} (OpenAPI at /openapi.json), "
+        f"web console at http://{host}:{port}/console"
+    )
     run(store, host, port)
