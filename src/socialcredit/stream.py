@@ -258,6 +258,8 @@ async def consume(
         await ensure_stream(js, stream, url)
         sub = await js.pull_subscribe(f"{stream}.*", durable=durable, stream=stream,
                                       config=ConsumerConfig(ack_wait=ack_wait))  # fmt: skip
+        info = await js.consumer_info(stream, durable)  # an existing one keeps its ack wait
+        keepalive = max(info.config.ack_wait or ack_wait, 0.3) / 3
         idle_since = time.monotonic()
         while not stop.is_set():
             want = batch if max_messages is None else min(batch, max_messages - report.messages)
@@ -279,7 +281,15 @@ async def consume(
                 continue
             batch_msgs = [Message(m.metadata.sequence.stream, m.subject, m.data) for m in msgs]
             day = as_of or date.today()
-            await asyncio.to_thread(apply_batch, store, batch_msgs, stream, day, report)
+            work = asyncio.ensure_future(
+                asyncio.to_thread(apply_batch, store, batch_msgs, stream, day, report)
+            )
+            # A batch may take longer than the ack wait (rescoring is per person): tell
+            # JetStream it is still in hand, or it would redeliver it meanwhile.
+            while not (await asyncio.wait({work}, timeout=keepalive))[0]:
+                for m in msgs:
+                    await m.in_progress()
+            work.result()
             for m in msgs:
                 await m.ack()
             await nc.flush()
