@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from html.parser import HTMLParser
 
 import pytest
 from fastapi.testclient import TestClient
@@ -325,7 +326,11 @@ def test_the_demo_page_is_only_in_a_demo_store(console, tmp_path):
         r = client.post("/console/demo", data={"as": "resident"}, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/console/me"
         f = client.get("/console/me.json").json()["file"]
-        assert f["national_id"] in (DEBTOR, OBJECTOR, LISTED)  # a resident with a listing to object to
+        assert f["national_id"] in (
+            DEBTOR,
+            OBJECTOR,
+            LISTED,
+        )  # a resident with a listing to object to
         # the same tokens are offered again, not new ones
         assert client.get("/console/demo.json").json()["people"] == people
         assert client.post("/console/demo", data={"as": "mayor"}).status_code == 422
@@ -370,3 +375,35 @@ def test_a_resident_objects_to_a_listing_itself(console):
     (o,) = [o for o in queue if o["target"] == "entry"]
     assert o["list_id"] == "dishonest-debtors" and o["evidence"]["versions"] == []
     assert "entry on dishonest-debtors" in console.client.get("/console/official").text
+
+
+class Fields(HTMLParser):
+    """The form fields of a page and the ids its labels name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[dict] = []
+        self.labelled: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "label" and a.get("for"):
+            self.labelled.add(a["for"])
+        if tag in ("input", "select", "textarea") and a.get("type") not in ("hidden", "submit"):
+            self.fields.append(a)
+
+
+@pytest.mark.parametrize(
+    "role,path",
+    [("official", "/console"), ("subject", "/console/me"), ("provider", "/console/provider"),
+     ("official", "/console/official/subject")],
+)  # fmt: skip
+def test_every_form_field_has_a_label(console, role, path):
+    console.sign_in(role)
+    page = Fields()
+    page.feed(console.client.get(path).text)
+    assert page.fields, f"{path} has no form field"
+    unlabelled = [
+        f for f in page.fields if f.get("id") not in page.labelled and not f.get("aria-label")
+    ]
+    assert unlabelled == []
