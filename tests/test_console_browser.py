@@ -157,3 +157,15 @@ def test_the_dashboard_draws_its_charts(site):
     assert page.locator("#chart-checks .bars path").count() >= 1
     shot(page, "city")
     page.close()
+
+
+def test_pages_fit_a_phone_screen(site):
+    base = site[0]
+    for who, paths in (("provider", ["/console/provider"]),
+                       ("official", ["/console/official", "/console/official/lists", "/console/city"])):  # fmt: skip
+        page = open_as(site, who, width=375)
+        for path in paths:
+            page.goto(base + path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 375, f"{path} is {width} px wide on a 375 px screen"
+        page.close()
