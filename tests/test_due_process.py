@@ -4,8 +4,8 @@ entries, appeals, credit repair, and the working-day clocks at their boundaries.
 from __future__ import annotations
 
 import email
-from email import policy
 from datetime import UTC, date, datetime, timedelta
+from email import policy
 
 import pytest
 
@@ -159,9 +159,7 @@ def test_a_subject_without_an_address_is_marked_failed_not_lost(store, tmp_path)
 # -- objections against an entry, and appeals ----------------------------------------------
 
 
-def test_entry_objection_suspends_then_accepted_ends_the_entry_on_the_decision_day(
-    store, tmp_path
-):
+def test_entry_objection_suspends_then_accepted_ends_the_entry_on_the_decision_day(store, tmp_path):
     sid = setup(store, tmp_path, "2025-06-02")
     o = file_objection(store, "debtors", "I paid", D("2025-07-01"), subject_id=sid, kind="entry")
     assert entry(store, sid, "2025-07-01").state == "suspended"
@@ -177,9 +175,7 @@ def test_entry_objection_suspends_then_accepted_ends_the_entry_on_the_decision_d
     assert "objection.file" in actions and "objection.decide" in actions
 
 
-def test_rejected_entry_objection_is_as_if_never_suspended_and_appeal_reverses_it(
-    store, tmp_path
-):
+def test_rejected_entry_objection_is_as_if_never_suspended_and_appeal_reverses_it(store, tmp_path):
     sid = setup(store, tmp_path, "2025-06-02")
     o = file_objection(
         store, "debtors:2025-06-02", "I paid", D("2025-07-01"), subject_id=sid, kind="entry"
@@ -303,3 +299,63 @@ def test_notice_period_in_working_days_skips_national_day_week(store, tmp_path):
 )
 def test_working_day_arithmetic_on_the_cn_calendar(start, n, expected):
     assert dates.add(D(start), Duration(n, "wd"), "CN") == D(expected)
+
+
+# -- one person through the whole life of a listing, on the command line -------------------
+
+
+def test_the_life_of_a_listing_with_a_notice_for_each_step(tmp_path, capsys, smtp_server,
+                                                            monkeypatch):  # fmt: skip
+    import json
+
+    from socialcredit.cli import main
+    from socialcredit.rulebook import default_rulebook_text
+
+    db = f"sqlite:///{tmp_path / 'life.sqlite'}"
+
+    def cli(*args):
+        try:
+            main([*args, "--db", db, "--json"])
+        except SystemExit as e:
+            assert e.code in (0, None), capsys.readouterr().err
+        return json.loads(capsys.readouterr().out)
+
+    rb = tmp_path / "rb.yaml"
+    rb.write_text(default_rulebook_text(), encoding="utf-8")
+    cli("rulebook", "load", str(rb))
+    court = tmp_path / "court.csv"
+    court.write_text(
+        "record_id,source,type,occurred_at,national_id,case_no,email\n"
+        f"j1,court,court.dishonest_debtor,2025-03-03,{NID},K9,li.wei@example.org\n"
+    )
+    cli("ingest", str(court), "--as-of", "2025-03-03")  # the judgement
+    cli("score", "--as-of", "2025-03-03")
+    check = ("check", "--service", "flight", "--national-id", NID)
+    assert cli(*check, "--as-of", "2025-03-04")["decision"] == "deny"  # the ban is active
+    o = cli("objection", "file", "--entry", "dishonest-debtors", "--national-id", NID,
+            "--reason", "I paid", "--as-of", "2025-03-10")  # fmt: skip
+    assert cli(*check, "--as-of", "2025-03-10")["decision"] == "allow"  # suspended
+    cli("objection", "decide", o["objection_id"], "--outcome", "rejected",
+        "--note", "no receipt", "--as-of", "2025-03-12")  # fmt: skip
+    assert cli(*check, "--as-of", "2025-03-12")["decision"] == "deny"  # reinstated
+    paid = tmp_path / "paid.csv"
+    paid.write_text(
+        "record_id,source,type,occurred_at,national_id,case_no\n"
+        f"p1,court,court.obligation_performed,2025-04-01,{NID},K9\n"
+    )
+    cli("ingest", str(paid), "--as-of", "2025-04-01")  # performance
+    cli("score", "--as-of", "2025-04-01")
+    assert cli(*check, "--as-of", "2025-04-01")["decision"] == "allow"  # removed
+    f = cli("subject", "show", "--national-id", NID, "--as-of", "2025-04-01")
+    kinds = [n["kind"] for n in f["notices"]]
+    for step in ("listing_active", "listing_suspended", "objection_decided", "listing_ended"):
+        assert step in kinds, (step, kinds)
+    controller, got = smtp_server
+    monkeypatch.setenv("SOCIALCREDIT_SMTP", f"127.0.0.1:{controller.port}")
+    sent = cli("notices", "send", "--as-of", "2025-04-01")
+    assert sent["sent"] == len(kinds) == len(got)
+    assert cli("notices", "send", "--as-of", "2025-04-01")["sent"] == 0
+    bodies = "\n".join(email.message_from_string(m, policy=policy.default).get_content()
+                       for _, m in got)  # fmt: skip
+    assert "appeal to a senior official until 2025-03-22" in bodies  # how to go on
+    assert cli("audit", "verify")["ok"]

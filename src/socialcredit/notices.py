@@ -59,3 +59,46 @@ def entry_notices(subject_id: str, e: Entry, rb: Rulebook, day: date) -> list[di
             }
         )
     return out
+
+
+def unended(store, subjects: set[str] | None = None) -> dict[str, set[tuple[str, str]]]:
+    """Entries a subject was told of (pending, active, suspended) but not yet of their end:
+    {subject_id: {(list_id, start)}}."""
+    told: dict[tuple[str, str, str], set[str]] = {}
+    for key, kind in store.entry_notice_keys(subjects):
+        head, start, _ = key.rsplit("|", 2)
+        sid, list_id = head.split("|", 1)
+        told.setdefault((sid, list_id, start), set()).add(kind)
+    out: dict[str, set[tuple[str, str]]] = {}
+    for (sid, list_id, start), kinds in told.items():
+        if not kinds & {"listing_ended", "listing_removed"}:
+            out.setdefault(sid, set()).add((list_id, start))
+    return out
+
+
+def close_entries(store, day: date, live: set[tuple[str, str, str]], rescore) -> int:
+    """After a batch run: tell each subject whose entry is no longer in force that it ended.
+
+    The batch keeps only entries in force, so an entry that ended (performance, the term,
+    a revoked cause) is rescored on its own here, which derives its ending notice; one whose
+    cause vanished altogether gets a removal notice dated `day`. Returns the subjects told."""
+    stale = {
+        sid: keys
+        for sid, keys in unended(store).items()
+        if any((sid, lid, start) not in live for lid, start in keys)
+    }
+    for sid in stale:
+        rescore(store, sid, day)
+    gone = []
+    for sid, keys in unended(store, set(stale)).items():
+        for list_id, start in keys:
+            if (sid, list_id, start) in live:
+                continue
+            text = (f"Your entry on the list {list_id} (since {start}) was removed on {day}: "
+                    "the record that caused it no longer counts (withdrawn, corrected or "
+                    "removed on objection).")  # fmt: skip
+            gone.append({"key": f"{sid}|{list_id}|{start}|listing_ended", "subject_id": sid,
+                         "date": day, "kind": "listing_removed", "list_id": list_id,
+                         "text": text})  # fmt: skip
+    store.add_notices(gone)
+    return len(stale)

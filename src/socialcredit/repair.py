@@ -40,6 +40,7 @@ def apply(
         )
     log = (*by, "repair.apply", {"list": list_id, "start": start})
     repair_id = store.add_repair(subject_id, list_id, start, reason, day, log)
+    rescore_subject(store, subject_id, day)  # changes nothing today; keeps the index current
     return {"repair_id": repair_id, "state": "open", "list": list_id, "start": start.isoformat()}
 
 

@@ -9,7 +9,7 @@ from socialcredit.checks import decide, services_of
 from socialcredit.engine.evaluate import Evaluation, evaluate
 from socialcredit.engine.file import File
 from socialcredit.engine.lists import Entry
-from socialcredit.notices import entry_notices
+from socialcredit.notices import close_entries, entry_notices
 from socialcredit.rulebook.model import Rulebook
 
 ENGINES = ("duckdb", "spark")
@@ -49,6 +49,9 @@ def score_population(store, day: date, engine: str = "duckdb", progress=None) ->
         )
         notices += entry_notices(row["subject_id"], e, rb, day)
     store.add_notices(notices)
+    live = {(r["subject_id"], r["list_id"], r["start"].isoformat())
+            for r in result.entries.to_pylist()}  # fmt: skip
+    close_entries(store, day, live, rescore_subject)
     result.seconds = time.perf_counter() - started
     return result.summary(engine)
 

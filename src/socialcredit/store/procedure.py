@@ -170,6 +170,14 @@ class Procedure:
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
+    def entry_notice_keys(self, subjects: set[str] | None = None) -> list[tuple[str, str]]:
+        """(key, kind) of every notice about a list entry (of these subjects)."""
+        q = select(notices.c.key, notices.c.kind).where(notices.c.kind.like("listing_%"))
+        if subjects is not None:
+            q = q.where(notices.c.subject_id.in_(sorted(subjects)))
+        with self._read() as conn:
+            return [tuple(r) for r in conn.execute(q)]
+
     def subject_email(self, subject_id: str) -> str | None:
         """The `email` attribute of the subject's latest record that carries one."""
         r = records_t.c
