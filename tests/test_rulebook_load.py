@@ -86,7 +86,7 @@ def test_default_sources_and_services(rulebook: Rulebook) -> None:
     assert rulebook.services is not None
     assert [s.id for s in rulebook.services] == [
         "flight", "rail_hsr", "hotel_luxury", "private_school", "loan", "gov_services",
-        "airport_security",
+        "airport_security", "library",
     ]  # fmt: skip
 
 
@@ -137,7 +137,9 @@ def test_default_lists_and_measures(rulebook: Rulebook) -> None:
     effects = {(m.list, m.service): m.effect for m in rulebook.measures}
     assert effects[("flight-ban", "airport_security")] == "review"
     assert effects[("honour-roll", "gov_services")] == "priority"
-    assert len(effects) == 12
+    assert effects[("deposit-waiver", "library")] == "priority"
+    assert rulebook.list_def("deposit-waiver").when.model_score_at_least == 650
+    assert len(effects) == 13
     for measure in rulebook.measures:
         if measure.list in ("dishonest-debtors", "serious-tax-violators", "low-grade"):
             assert measure.justification

@@ -12,6 +12,7 @@ from socialcredit.city import generate, write_city
 from socialcredit.identity import link_batch
 from socialcredit.ingest import ingest_consents, ingest_file
 from socialcredit.rulebook import default_rulebook_text, load_rulebook
+from socialcredit.scorecard.train import train_stored
 from socialcredit.scoring import score_population
 from socialcredit.store import tokens as token_rows
 from socialcredit.store.schema import entries, subjects
@@ -59,6 +60,12 @@ def build(
         if bar:
             bar.update(task, description="link records without a national id", total=None)
         link_batch(store, day)
+        if bar:
+            bar.update(task, description="train the commercial scorecard", total=None)
+        try:
+            train_stored(store, day, seed=seed)
+        except ValueError:
+            pass  # too small a city for goods and defaults both: no commercial score, no perk
         store.set_setting("demo_built", tag)
     summary = score_population(store, day)
     summary["sample_national_ids"] = store.sample_national_ids(5)

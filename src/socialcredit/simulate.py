@@ -28,10 +28,10 @@ OLDEST_BAND = "65 and over"
 FAIRNESS_ATTRIBUTES = ("district", "sex", "age_band")
 
 
-def _run(tables: dict[str, pa.Table], rb: Rulebook, day: date) -> engine.BatchResult:
+def _run(tables: dict[str, pa.Table], rb: Rulebook, day: date, model=None) -> engine.BatchResult:
     con = engine.connect(tables)
     try:
-        return engine.run(con, rb, day)
+        return engine.run(con, rb, day, model=model)
     finally:
         con.close()
 
@@ -67,9 +67,12 @@ def simulate(
     *,
     replicates: int = 1000,
     seed: int = 0,
+    model=None,
 ) -> dict:
-    """Compare `candidate` with `active` on `day` over the same stored population."""
-    a, c = _State(_run(tables, active, day)), _State(_run(tables, candidate, day))
+    """Compare `candidate` with `active` on `day` over the same stored population;
+    `model` is the scorecard that `model_score_at_least` lists read (None: none)."""
+    a = _State(_run(tables, active, day, model))
+    c = _State(_run(tables, candidate, day, model))
     subjects = sorted(
         set(tables["subjects"]["subject_id"].to_pylist()).union(
             a.grade, c.grade, a.lists_of, c.lists_of, (k[0] for k in (*a.decision, *c.decision))
@@ -97,13 +100,17 @@ def simulate(
 def simulate_store(store, candidate: Rulebook, day: date, *, seed: int = 0) -> dict:
     """Simulate `candidate` against the rulebook in force in `store` on `day`, with the
     fairness audit over the subjects' identity attributes (the CLI's and the API's entry)."""
+    from socialcredit.scorecard.timeline import model_for
+
+    active = store.rulebook_in_force(day)
     return simulate(
         store.batch_tables(),
-        store.rulebook_in_force(day),
+        active,
         candidate,
         day,
         demographics_table(store.subject_attributes(), day),
         seed=seed,
+        model=model_for(store, candidate) or model_for(store, active),
     )
 
 

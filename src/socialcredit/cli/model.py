@@ -49,26 +49,9 @@ def model():
 def model_train(ctx, seed, html_path, md_path, as_of):
     """Train, validate and store a new version of the scorecard, with its model card."""
     from socialcredit.scorecard import card as cards
-    from socialcredit.scorecard import store as models
-    from socialcredit.scorecard.train import train
-    from socialcredit.simulate import demographics_table
+    from socialcredit.scorecard.train import train_stored
 
-    store = ctx.store
-    demographics = demographics_table(store.subject_attributes(), as_of)
-    fitted, card = train(
-        store.batch_tables(known_at=as_of),
-        store.rulebook_in_force,
-        as_of,
-        demographics=demographics,
-        seed=seed,
-    )
-    version = models.save(store, fitted)
-    store.audit(
-        "cli",
-        "official",
-        "model_train",
-        detail={"version": version, "as_of": str(as_of), "seed": seed},
-    )
+    version, card = train_stored(ctx.store, as_of, seed)
     if html_path:
         Path(html_path).write_text(cards.render_html(card), encoding="utf-8")
     if md_path:

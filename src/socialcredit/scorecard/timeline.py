@@ -57,8 +57,10 @@ def timeline(con, rb: Rulebook, day: date, model: ScoreModel, subjects: str) -> 
         {
             "subject_id": t.column("subject_id"),
             "d": t.column("d"),
-            "score": pa.array([float(s) if ok else None for s, ok in zip(score, consented)],
-                              pa.float64()),
+            "score": pa.array(
+                [float(s) if ok else None for s, ok in zip(score, consented, strict=True)],
+                pa.float64(),
+            ),
         },
         schema=SCHEMA,
     )

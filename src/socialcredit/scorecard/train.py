@@ -154,3 +154,18 @@ def tables_from_city(city) -> dict[str, pa.Table]:
         "objections": OBJECTION_SCHEMA.empty_table(),
         "subjects": pa.table({"subject_id": city.residents["national_id"]}),
     }
+
+
+def train_stored(store, as_of: date, seed: int = 0) -> tuple[int, dict]:
+    """Train on the store as known on `as_of`, store the model as the next version and log
+    it; return (version, model card)."""
+    from socialcredit.scorecard import store as models
+    from socialcredit.simulate import demographics_table
+
+    demographics = demographics_table(store.subject_attributes(), as_of)
+    fitted, card = train(store.batch_tables(known_at=as_of), store.rulebook_in_force, as_of,
+                         demographics=demographics, seed=seed)
+    version = models.save(store, fitted)
+    store.audit("cli", "official", "model_train",
+                detail={"version": version, "as_of": str(as_of), "seed": seed})
+    return version, card
