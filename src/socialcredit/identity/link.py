@@ -64,9 +64,12 @@ def _subject_features(rows: list[dict]) -> list[dict]:
     return [{"subject_id": r["subject_id"], **features(r)[0]} for r in rows]
 
 
-def _index_new_subjects(store: Store) -> None:
-    """Index the features of subjects created or changed since linkage last looked."""
-    s.add_subject_features(store, _subject_features(s.missing_subjects(store)))
+def _index_new_subjects(store: Store) -> int:
+    """Index the features of subjects created or changed since linkage last looked;
+    return the number of subjects."""
+    missing, population = s.missing_subjects(store)
+    s.add_subject_features(store, _subject_features(missing))
+    return population
 
 
 # -- training -------------------------------------------------------------------------
@@ -217,7 +220,7 @@ def link_incremental(store: Store, records: Iterable, day: date | None = None) -
     pending = s.unkeyed_records(store, pending_only=True, keys=_keys(records))
     if not pending:
         return report
-    _index_new_subjects(store)
+    population = _index_new_subjects(store)
     model = s.load_model(store)
     report.model_version = model["version"] if model else None
     judged = s.judgements_for(store, {(r["source"], r["record_id"]) for r in pending})
@@ -225,7 +228,7 @@ def link_incremental(store: Store, records: Iterable, day: date | None = None) -
     scored = []
     if model is not None:
         for i, record in enumerate(table.to_pylist()):
-            people, population = s.candidates(store, record)
+            people = s.candidates(store, record)
             tf = {
                 col: s.frequencies(store, col, [p[col] for p in people] + [record[col]])
                 for col in m.TF_COLUMNS

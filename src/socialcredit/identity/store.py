@@ -89,18 +89,19 @@ def all_subjects(store: Store) -> list[dict]:
         return [dict(r._mapping) for r in conn.execute(q.order_by(s.subject_id))]
 
 
-def missing_subjects(store: Store) -> list[dict]:
-    """Return the subjects not yet in the indexed features (new since they were last read)."""
+def missing_subjects(store: Store) -> tuple[list[dict], int]:
+    """Return the subjects not yet in the indexed features (new or changed since they were
+    last indexed), and how many subjects there are."""
     with store._read() as conn:
         have = conn.scalar(select(func.count()).select_from(subject_features))
         total = conn.scalar(select(func.count()).select_from(subjects))
         if have == total:
-            return []
+            return [], total
         s = subjects.c
         q = select(s.subject_id, s.name, s.birth_date, s.sex, s.address, s.phone).where(
             ~s.subject_id.in_(select(subject_features.c.subject_id))
         )
-        return [dict(r._mapping) for r in conn.execute(q)]
+        return [dict(r._mapping) for r in conn.execute(q)], total
 
 
 def add_subject_features(store: Store, rows: list[dict]) -> None:
@@ -120,10 +121,10 @@ def subject_table(store: Store) -> pa.Table:
     return pa.table([pa.array(c, pa.string()) for c in columns], names=["uid", *FEATURES])
 
 
-def candidates(store: Store, record: dict) -> tuple[list[dict], int]:
-    """Return the subjects that the blocking rules pair with one record's features, and
-    the population size. The index narrows to the subjects sharing its name, birth date
-    or phone; `model.blocked` decides."""
+def candidates(store: Store, record: dict) -> list[dict]:
+    """Return the subjects that the blocking rules pair with one record's features. The
+    index narrows to the subjects sharing its name, birth date or phone; `model.blocked`
+    decides."""
     from socialcredit.identity.model import blocked
 
     f = subject_features.c
@@ -138,12 +139,11 @@ def candidates(store: Store, record: dict) -> tuple[list[dict], int]:
                 | (func.substr(f.birth_date, 6, 5) == birth[5:10])
             )
         near.append(same_name)
+    if not near:
+        return []
     with store._read() as conn:
-        population = conn.scalar(select(func.count()).select_from(subject_features))
-        if not near:
-            return [], population
         rows = conn.execute(select(subject_features).where(or_(*near))).all()
-    return [r for r in (dict(x._mapping) for x in rows) if blocked(r, record)], population
+    return [r for r in (dict(x._mapping) for x in rows) if blocked(r, record)]
 
 
 def frequencies(store: Store, column: str, values: Iterable[str]) -> dict[str, float]:
