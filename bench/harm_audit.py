@@ -136,9 +136,11 @@ def main() -> None:
             f"exit {lid}: exited={d['exited']} in_force={d['in_force']} "
             f"median={d['median_days']} p90={d['p90_days']} max={d['max_days']}"
         )
+    share = f"{w['in_force'] / w['entries']:.0%}" if w["entries"] else "n/a"
     print(
-        f"wrong-person sanctions ever / in force on the audit day (the snapshot baseline): "
-        f"{w['entries']} / {w['in_force']} = {w['entries'] / max(w['in_force'], 1):.1f}x"
+        f"snapshot baseline (wrong-person entries in force on the audit day, as "
+        f"bench/wrong_person.py counts): {w['in_force']} of the {w['entries']} ever enforced "
+        f"({share})"
     )
     store.close()
 
