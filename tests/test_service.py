@@ -613,6 +613,8 @@ def test_openapi_documents_every_endpoint_and_problems(api):
         (m, p.replace("{debtor}", "{subject_id}").replace("obj-0000000000", "{objection_id}"))
         for m, p, *_ in ENDPOINTS
     }
+    # the lab's routes serve officials and auditors both: their matrix is test_lab_service's
+    spec |= {("POST", "/v1/lab/simulate"), ("POST", "/v1/lab/lint"), ("GET", "/v1/lab/harm")}
     assert ops == spec
     checks = doc["paths"]["/v1/checks"]["post"]["responses"]
     assert set(checks) >= {"200", "401", "403", "422", "429"}
