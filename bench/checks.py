@@ -97,6 +97,8 @@ def pct(xs: list[float], p: float) -> float:
 
 def timed(label: str, fn, args: list, people: int = 1) -> dict:
     """Call `fn(a)` for each `a` in `args`; print and return checks/s and p50/p99 in µs."""
+    for a in args[: max(1, len(args) // 20)]:  # warm-up: caches, pools, the engine's JIT
+        fn(a)
     lat = []
     start, cpu = time.perf_counter(), time.process_time()
     for a in args:
@@ -113,7 +115,7 @@ def timed(label: str, fn, args: list, people: int = 1) -> dict:
     return out
 
 
-def in_process(store: Store, n: int, singles: int, batches: int, profile: bool) -> dict:
+def in_process(store: Store, n: int, singles: int, batches: int, profile: bool, zen: bool) -> dict:
     day = date.today()
     app = create_app(store=store)
     svc = app.state.service
@@ -159,6 +161,11 @@ def in_process(store: Store, n: int, singles: int, batches: int, profile: bool) 
 
     out["lookup"] = timed("Index.lookup (one national id)", lambda x: lookup([x]), nids)
     out["check"] = timed("check path: auth+budget+lookup+log", full, nids)
+    if zen:
+        from zen_table import versus_zen
+
+        rb = svc.index.rulebook(day)
+        out.update(versus_zen(store, rb, svc.index, day, nids, timed))
     out["bare_batch"] = timed(f"bare: SELECT … IN ({MANIFEST} keys)", bare_batch, msids, MANIFEST)
     out["lookup_batch"] = timed(f"Index.lookup ({MANIFEST} ids)", lookup, manifests, MANIFEST)
     out["check_batch"] = timed(f"batch path ({MANIFEST} people)", full_batch, manifests, MANIFEST)
@@ -168,6 +175,8 @@ def in_process(store: Store, n: int, singles: int, batches: int, profile: bool) 
           f"check path {b / out['check']['per_s']:.1f}x; manifests: lookup "
           f"{bb / out['lookup_batch']['per_s']:.1f}x, batch path "
           f"{bb / out['check_batch']['per_s']:.1f}x")  # fmt: skip
+    if zen:
+        versus(out)
     if profile:
         from pyinstrument import Profiler
 
@@ -176,6 +185,18 @@ def in_process(store: Store, n: int, singles: int, batches: int, profile: bool) 
                 full(nid)
         print(p.output_text(color=False, show_all=False))
     return out
+
+
+def versus(out: dict) -> None:
+    """Print how many times faster than ZEN each of our paths is, by wall clock and CPU."""
+    print("  ours vs ZEN, per check (ZEN's time / ours; ≥ 50 is the goal of issue 4):")
+    for zk, zlabel in (("zen", "ZEN evaluate only"), ("zen_fetch", "ZEN SELECT + evaluate")):
+        z = out[zk]
+        for ok, olabel in (("lookup", "Index.lookup"), ("check", "whole check path")):
+            o = out[ok]
+            print(f"    {olabel:<17} vs {zlabel:<22} {o['per_s'] / z['per_s']:6.2f}x "
+                  f"by checks/s, {z['p50_us'] / o['p50_us']:6.2f}x by p50, "
+                  f"{z['cpu_us'] / o['cpu_us']:6.2f}x by CPU")  # fmt: skip
 
 
 # -- over HTTP ---------------------------------------------------------------------------
@@ -307,6 +328,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--no-http", action="store_true")
     ap.add_argument("--no-in-process", action="store_true")
+    ap.add_argument("--no-zen", action="store_true", help="skip the ZEN engine baseline")
     ap.add_argument("--profile", action="store_true", help="pyinstrument the check path")
     ap.add_argument("mode", nargs="?", choices=["serve"], help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -318,9 +340,15 @@ def main() -> None:
         serve(url)
         return
     store, _ = build(url, args.subjects, date.today())
+    if not args.no_zen and not args.no_in_process:
+        from zen_table import seed_entries
+
+        seed_entries(store, date.today())
     try:
         if not args.no_in_process:
-            in_process(store, args.subjects, args.singles, args.batches, args.profile)
+            in_process(
+                store, args.subjects, args.singles, args.batches, args.profile, not args.no_zen
+            )
         if not args.no_http:
             over_http(url, store, args.subjects, args.seconds, args.connections)
     finally:
