@@ -77,6 +77,8 @@ def could_be_listed(file: File, rb: Rulebook) -> bool:
     lists = [ld for ld in rb.lists if ld.kind == "restrict"]
     if any(ld.when.record_type in types for ld in lists):
         return True
+    if any(ld.when.record_type is None and not ld.when.grade_in for ld in lists):
+        return True  # a condition this filter cannot bound (a model score): replay all
     wanted = {g for ld in lists for g in (ld.when.grade_in or ())}
     if not wanted:
         return False
