@@ -544,3 +544,19 @@ def test_one_records_candidates_are_the_pairs_the_batch_blocking_finds():
                 .fetchall())  # fmt: skip
     expected = {(a["uid"], b["uid"]) for a in rows for b in rows if M.blocked(a, b)}
     assert found == expected and len(expected) > len(rows)
+
+
+def test_relinking_or_confirming_a_link_keeps_the_day_it_was_made(linked):
+    row = next(r for r in unkeyed(linked) if r["subject_id"] is not None)
+    key, later = (row["source"], row["record_id"]), date(2026, 8, 1)
+
+    def known_then(known_at):
+        return key in {v.key for v in linked.file(row["subject_id"], known_at).records}
+
+    L.link_batch(linked, later, relink=True)
+    assert L.explanation(linked, *key)["linked_on"] == DAY
+    L.judge(linked, *key, row["subject_id"], same=True, by="official-7", on=later)
+    link = L.explanation(linked, *key)
+    assert link["state"] == "confirmed" and link["linked_on"] == DAY
+    assert link["explanation"]["judgement"] == "same"
+    assert known_then(DAY) and known_then(later) and not known_then(date(2026, 6, 30))

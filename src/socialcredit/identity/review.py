@@ -63,8 +63,14 @@ def judge(
         subject_id=subject_id,
         detail={"source": source, "record_id": record_id, "same": same, "note": note},
     )
-    # Take the versions the judgement changes out of their file, then link them anew.
-    undo = [v for v in versions if v["subject_id"] and (same or v["subject_id"] == subject_id)]
+    # Versions already in this subject's file stay there, now confirmed, from the day
+    # they were linked (--known-at); the others the judgement changes leave their file
+    # and are linked anew.
+    keep = [v for v in versions if same and v["subject_id"] == subject_id]
+    undo = [
+        v for v in versions
+        if v["subject_id"] and v not in keep and (same or v["subject_id"] == subject_id)
+    ]  # fmt: skip
     s.write_links(
         store,
         [
@@ -83,7 +89,16 @@ def judge(
             for v in undo
         ],
     )
-    return link_incremental(store, [key], on)
+    report = link_incremental(store, [key], on)
+    linked = {r["seq"]: r for r in s.link_rows(store, source, record_id)}
+    confirmed = [
+        {**linked[v["seq"]], "state": "confirmed", "confidence": 1.0,
+         "explanation": {**linked[v["seq"]]["explanation"], "judgement": "same"}}
+        for v in keep if v["seq"] in linked
+    ]  # fmt: skip
+    s.write_links(store, confirmed)
+    report.confirmed += len(confirmed)
+    return report
 
 
 def review_queue(store: Store, include_unmatched: bool = True) -> list[dict]:
