@@ -147,6 +147,7 @@ def test_counts_are_exact():
             "objection": 0,
             "term": 1,
             "other": 0,
+            "consent": 0,
         },
     }
 
@@ -316,3 +317,30 @@ def test_a_grade_raised_by_a_record_reported_late():
         "days": days("2024-03-01", "2024-05-01"),
     }
     assert r["exit_times"]["low"]["max_days"] == days("2024-01-01", "2024-05-01")
+
+
+def test_consent_withdrawn_later_is_not_counted_as_outlived():
+    """Consent read today drops the source's records from the whole history, but the entry
+    was lawful while consent was held: enforced days, not excess ones."""
+    from socialcredit.engine.file import Consent
+
+    gated = load_rulebook(
+        RB.text.replace("version: 1", "version: 5")
+        .replace("  - {id: rail, context: transport}\n",
+                 "  - {id: rail, context: transport}\n"
+                 "  - {id: shop, context: commerce, requires_consent: true}\n")
+        .replace("measures:",
+                 "  - {id: fraud, kind: restrict, when: {record_type: shop.fraud}, term: 1y,"
+                 " legal_basis: x}\nmeasures:")
+    )  # fmt: skip
+    consents = (
+        Consent("shop", "grant", D("2024-03-01")),
+        Consent("shop", "revoke", D("2024-06-01")),
+    )
+    f = File(
+        "c", (rec("shop-1", "shop.fraud", "2024-01-01", "2024-01-01"),), consents, national_id="C"
+    )
+    r = harm_audit([f], gated, DAY)
+    assert r["sanctions"]["entries"] == 1
+    assert r["sanctions"]["days"] == days("2024-03-01", "2024-06-01")
+    assert r["outlived"]["entries"] == 0 and r["outlived"]["days"] == 0

@@ -29,12 +29,15 @@ from socialcredit import dates
 from socialcredit.engine.evaluate import evaluate
 from socialcredit.engine.file import File
 from socialcredit.engine.lists import Entry, merge
-from socialcredit.engine.view import objection_state, version_in_force
+from socialcredit.engine.view import consent_held, objection_state, version_in_force
 from socialcredit.harm.replay import History, could_be_listed, enforced, known_at
 from socialcredit.rulebook.model import Rulebook
 
 Truth = dict[tuple[str, str], str]  # (source, record_id) -> the true owner's national id
 REASONS = ("revoked", "cleared", "late_record", "objection", "term", "other")
+# Consent withdrawn after the fact drops a source's records from today's view of the whole
+# history, but the sanction was lawful while consent was held: not counted as outlived.
+LAWFUL = "consent"
 BINS = (0, 30, 90, 180, 365, 730, 1095, 1825)  # days: the cause-to-exit histogram's edges
 
 
@@ -58,7 +61,7 @@ def harm_audit(
     exits: dict[str, list[int]] = {lid: [] for lid in deny}
     in_force: Counter = Counter()
     stored = _by_subject(index or [])
-    index_report = {"checked": 0, "stale": 0, "by_reason": {r: 0 for r in REASONS}}
+    index_report = {"checked": 0, "stale": 0, "by_reason": dict.fromkeys((*REASONS, LAWFUL), 0)}
     for f in files:
         histories, final = enforced(f, rb, day) if could_be_listed(f, rb) else ({}, [])
         final_by_key = {(e.list_id, e.start): e for e in final}
@@ -82,9 +85,9 @@ def harm_audit(
             # Any entry of the same list in the final view justifies the day: a record
             # known late may move an island's start without the person being wronged.
             excess = h.days - sum(h.overlap(lo, hi) for lo, hi in windows.get(h.list_id, ()))
-            if excess > 0:
+            reason = _reason(f, rb, day, h.list_id, h.start, h.cause, fe) if excess > 0 else ""
+            if excess > 0 and reason != LAWFUL:
                 outlived.add(f.subject_id, h, services, now, excess)
-                reason = _reason(f, rb, day, h.list_id, h.start, h.cause, fe)
                 by_reason[reason]["entries"] += 1
                 by_reason[reason]["days"] += excess
         for row in stored.get(f.subject_id, ()):
@@ -167,8 +170,14 @@ def _reason(
             for o in f.objections
         ):
             return "objection"
-        if fe is None:
-            return "other"
+        gated = {
+            v.source
+            for v in f.records
+            if v.key in cause and (src := rb.source(v.source)) and src.requires_consent
+        }
+        if any(not consent_held(f.consents, s, day) for s in gated):
+            return "consent"  # withdrawn since: today's view drops the source's records
+        return "other"
     ld = rb.list_def(list_id)
     if ld.cleared_by and any(
         v.type == ld.cleared_by and v.occurred_at == fe.end and v.status == "active"

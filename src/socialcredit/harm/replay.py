@@ -59,10 +59,19 @@ def known_at(file: File, day: date) -> File:
     return replace(file, records=records, consents=consents, objections=objections)
 
 
-def breakpoints(file: File, day: date) -> list[date]:
-    """The days on or before `day` on which the file's view can change."""
+def breakpoints(file: File, day: date, rb: Rulebook | None = None) -> list[date]:
+    """The days on or before `day` on which the file's view can change. Given the rulebook,
+    a consent's date counts only where that consent can change what counts."""
     points = {v.ingested_on for v in file.records}
-    points |= {c.on for c in file.consents}
+    sources = {v.source for v in file.records}
+    for c in file.consents:
+        if rb is None:
+            points.add(c.on)
+        elif c.source is None:
+            if rb.consent_required:
+                points.add(c.on)
+        elif c.source in sources and (src := rb.source(c.source)) and src.requires_consent:
+            points.add(c.on)
     for o in file.objections:  # filed, decided, deadlines (appeals too, where present)
         points |= {v for v in vars(o).values() if isinstance(v, date)}
     return sorted(d for d in points if d <= day)
@@ -99,7 +108,7 @@ def enforced(file: File, rb: Rulebook, day: date) -> tuple[dict[Key, History], l
     """Every restrict entry enforced up to `day` with its enforced days, and the entries of
     the final view (the file as known on `day`, evaluated on `day`)."""
     restrict = {ld.id for ld in rb.lists if ld.kind == "restrict"}
-    points = breakpoints(file, day)
+    points = breakpoints(file, day, rb)
     out: dict[Key, History] = {}
     final: list[Entry] = []
     for i, lo in enumerate(points):
