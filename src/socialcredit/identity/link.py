@@ -21,6 +21,7 @@ from socialcredit.identity import model as m
 from socialcredit.identity import store as s
 from socialcredit.identity.decide import decide
 from socialcredit.identity.features import FEATURES, features
+from socialcredit.identity.scorer import scorer
 from socialcredit.store import Store
 
 
@@ -233,7 +234,7 @@ def link_incremental(store: Store, records: Iterable, day: date | None = None) -
                 col: s.frequencies(store, col, [p[col] for p in people] + [record[col]])
                 for col in m.TF_COLUMNS
             }
-            scored += m.scorer(model, population).score(
+            scored += scorer(model, population).score(
                 _table(people, "subject_id"),
                 table.slice(i, 1),
                 tf,
