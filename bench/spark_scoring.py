@@ -1,0 +1,71 @@
+"""Batch scoring on Spark against DuckDB: the same plan, the same city, the same run.
+
+    python bench/spark_scoring.py [--residents 1000000] [--memory 12g] [--cores N]
+
+Generates a synthetic city (the package's generator, as bench/batch_scoring.py does), then
+times the whole batch plan (score, grade, overrides, every list, decisions) on DuckDB and
+on Spark in local mode, checks that both give the same grades, entries and decisions, and
+prints seconds, records/s and the ratio spark/duckdb. Spark's JVM start is timed apart:
+a service pays it once. Input hand-over to Spark (Parquet written and read) is part of
+the Spark run, as it is for `socialcredit score --engine spark`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from datetime import date
+
+from batch_scoring import DENSITY_20, batch_inputs, peak_rss_gib
+
+from socialcredit.city import generate
+from socialcredit.engine import duckdb as engine
+from socialcredit.engine import spark
+from socialcredit.rulebook import default_rulebook
+
+DAY = date(2026, 7, 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--residents", type=int, default=1_000_000)
+    ap.add_argument("--memory", default="12g", help="Spark driver heap")
+    ap.add_argument("--cores", type=int, default=os.cpu_count())
+    args = ap.parse_args()
+    rb = default_rulebook()
+
+    t = time.perf_counter()
+    city = generate(args.residents, seed=1, density=DENSITY_20)
+    tables = batch_inputs(city)
+    del city
+    n = tables["records"].num_rows
+    print(f"generated {args.residents:,} residents, {n:,} records in "
+          f"{time.perf_counter() - t:.1f} s")  # fmt: skip
+
+    con = engine.connect(tables, threads=args.cores)
+    a = engine.run(con, rb, DAY)
+    con.close()
+    print(f"duckdb_seconds={a.seconds:.1f} duckdb_rows_per_s={n / a.seconds:,.0f}")
+    print("duckdb_steps=" + ", ".join(f"{k}:{v:.1f}" for k, v in a.steps.items()))
+
+    t = time.perf_counter()
+    session = spark.session(cores=args.cores, memory=args.memory)
+    print(f"spark_jvm_start_seconds={time.perf_counter() - t:.1f}")
+    t = time.perf_counter()
+    b = spark.run(tables, rb, DAY, spark=session)
+    s = time.perf_counter() - t
+    print(f"spark_seconds={s:.1f} spark_rows_per_s={n / s:,.0f} (Parquet hand-over included)")
+    print("spark_steps=" + ", ".join(f"{k}:{v:.1f}" for k, v in b.steps.items()))
+    print(f"ratio_spark_to_duckdb={s / a.seconds:.2f}")
+    same = (
+        a.scores.column("grade").equals(b.scores.column("grade"))
+        and a.entries.to_pylist() == b.entries.to_pylist()
+        and a.decisions.to_pylist() == b.decisions.to_pylist()
+    )
+    print(f"same_grades_entries_decisions={same}")
+    print(f"peak_rss_gib_python_process={peak_rss_gib():.2f} (the JVM's heap is apart)")
+
+
+if __name__ == "__main__":
+    main()
