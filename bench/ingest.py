@@ -1,6 +1,6 @@
 """Ingest throughput from Parquet into the embedded store and PostgreSQL, against the floor.
 
-    python bench/ingest.py [--records 1000000] [--no-postgres] [--pg URL]
+    python bench/ingest.py [--records 1000000] [--no-postgres] [--pg URL] [--row-path]
 
 Writes N records of the synthetic city to one Parquet file, then for each backend times
 (1) the floor: a plain bulk load of the same columns into a bare copy of the records table
@@ -87,21 +87,24 @@ def run_floor(url: str, path: Path) -> None:
     engine.dispose()
 
 
-def run_ingest(url: str, path: Path) -> dict:
+def run_ingest(url: str, path: Path, columnar: bool = True) -> dict:
     from socialcredit.ingest import ingest_file
     from socialcredit.rulebook import default_rulebook_text, load_rulebook
     from socialcredit.store import Store
 
     with Store.open(url) as store:
         store.load_rulebook(load_rulebook(default_rulebook_text()))
-        report = ingest_file(store, path, as_of=DAY)
+        report = ingest_file(store, path, as_of=DAY, columnar=columnar)
     return {"accepted": report.accepted, "rejected": report.rejected}
 
 
 def phase(kind: str, url: str, path: str) -> None:
     """Run one timed phase in this process; print its figures as JSON."""
     t, cpu = time.perf_counter(), time.process_time()
-    out = run_floor(url, Path(path)) if kind == "floor" else run_ingest(url, Path(path))
+    if kind == "floor":
+        out = run_floor(url, Path(path))
+    else:
+        out = run_ingest(url, Path(path), columnar=kind == "ingest")
     print(json.dumps({
         **(out or {}), "wall": time.perf_counter() - t, "cpu": time.process_time() - cpu,
         "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
@@ -119,7 +122,7 @@ def timed(kind: str, url: str, path: Path) -> dict:
 
 
 def report(name: str, n: int, floor: dict, ingest: dict) -> None:
-    for label, r in (("floor", floor), ("ingest", ingest)):
+    for label, r in (("floor", floor), ("ingest", ingest))[name.endswith(")") :]:
         print(f"{name} {label:6s}: {n / r['wall']:9,.0f} records/s  wall {r['wall']:6.1f} s"
               f"  cpu {r['cpu']:6.1f} s ({n / r['cpu']:9,.0f} records/cpu-s)"
               f"  peak {r['peak_gib']:.2f} GiB")  # fmt: skip
@@ -132,6 +135,11 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--pg", default=PG, help="a PostgreSQL database to make a schema in")
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument(
+        "--row-path",
+        action="store_true",
+        help="also time the row parser on SQLite (the path before issue 7)",
+    )
     ap.add_argument("--phase", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
@@ -149,6 +157,9 @@ def main() -> None:
         ingest = timed("ingest", f"sqlite:///{work / 'store' / 'store.sqlite'}", path)
         assert ingest["accepted"] + ingest["rejected"] == n, ingest
         report("sqlite  ", n, floor, ingest)
+        if args.row_path:
+            rows = timed("rows", f"sqlite:///{work / 'rows' / 'store.sqlite'}", path)
+            report("sqlite (row path)", n, floor, rows)
         if not args.no_postgres:
             pg_bench(args.pg, n, path)
     finally:
