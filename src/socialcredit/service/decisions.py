@@ -15,20 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import String, and_, bindparam, or_, select, type_coerce
-from sqlalchemy.engine import Connection
-
 from socialcredit.rulebook.model import Rulebook
 from socialcredit.scoring import rescore_subject
 from socialcredit.store import audit
-from socialcredit.store.schema import (
-    audit_log,
-    decisions,
-    rulebooks,
-    scores,
-    settings,
-    subjects,
-)
+from socialcredit.store.driver import Driver
 
 
 @dataclass
@@ -39,42 +29,23 @@ class Answer:
     reasons: list[dict]
 
 
-# The check path's statements, built once: constructing a SQLAlchemy expression costs more
-# than running these indexed lookups, and they run on every check.
-_ACTIVE = select(settings.c.value).where(settings.c.key == "active_rulebook").scalar_subquery()
+# The check path's statements, run on the driver's connection (store.driver): through
+# SQLAlchemy Core each cost more than the indexed lookup it runs. `?` is the placeholder.
 _VERSIONS = (
-    select(rulebooks.c.rulebook_id, rulebooks.c.version, rulebooks.c.digest, rulebooks.c.effective)
-    .where(rulebooks.c.rulebook_id == _ACTIVE)
-    .order_by(rulebooks.c.version)
+    "SELECT rulebook_id, version, digest, effective FROM rulebooks WHERE rulebook_id = "
+    "(SELECT value FROM settings WHERE key = 'active_rulebook') ORDER BY version"
 )
 _ROWS = (
-    select(
-        subjects.c.subject_id,
-        subjects.c.national_id,
-        type_coerce(scores.c.as_of, String).label("as_of"),  # compared as text: no parsing
-        scores.c.rulebook_id,
-        scores.c.rulebook_version,
-        decisions.c.decision,
-        decisions.c.reasons,
-    )
-    .select_from(subjects)
-    .outerjoin(scores, scores.c.subject_id == subjects.c.subject_id)
-    .outerjoin(
-        decisions,
-        and_(
-            decisions.c.subject_id == subjects.c.subject_id,
-            decisions.c.service == bindparam("service"),
-        ),
-    )
+    "SELECT s.subject_id, s.national_id, sc.as_of, sc.rulebook_id, sc.rulebook_version, "
+    "d.decision, d.reasons FROM subjects s "
+    "LEFT JOIN scores sc ON sc.subject_id = s.subject_id "
+    "LEFT JOIN decisions d ON d.subject_id = s.subject_id AND d.service = ? WHERE "
 )
-_BY_NID = subjects.c.national_id.in_(bindparam("nids", expanding=True))
-_BY_SID = subjects.c.subject_id.in_(bindparam("sids", expanding=True))
-_QUERIES = {  # by which keys: one statement each, so each uses its index alone
-    (True, False): _ROWS.where(_BY_NID),
-    (False, True): _ROWS.where(_BY_SID),
-    (True, True): _ROWS.where(or_(_BY_NID, _BY_SID)),
-}
-_LAST = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_LAST = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+_LOG = (
+    "INSERT INTO audit_log (seq, at, actor, role, action, subject_id, service, detail, "
+    "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class Index:
@@ -82,18 +53,20 @@ class Index:
 
     def __init__(self, store) -> None:
         self.store = store
+        self.db = Driver(store.engine)
         self._rb: tuple[tuple, Rulebook] | None = None
         self._lock = threading.Lock()
 
     def rulebook(self, day: date) -> Rulebook:
         """Return the rulebook in force on `day`, parsed once per loaded set of versions."""
-        with self.store._read() as conn:
-            key = self._versions(conn, day)
+        with self.db.reading() as cur:
+            key = self._versions(cur, day)
         return self._parsed(key, day)
 
     @staticmethod
-    def _versions(conn, day: date) -> tuple:
-        return (day, tuple(tuple(r) for r in conn.execute(_VERSIONS)))
+    def _versions(cur, day: date) -> tuple:
+        cur.execute(_VERSIONS)
+        return (day, tuple(tuple(r) for r in cur.fetchall()))
 
     def _parsed(self, key: tuple, day: date) -> Rulebook:
         # Called with no connection held: parsing reads the store on a connection of its own,
@@ -104,44 +77,45 @@ class Index:
                 self._rb = (key, self.store.rulebook_in_force(day))
             return self._rb[1]
 
-    @staticmethod
-    def _rows(conn, service: str, national_ids: list[str], subject_ids: list[str]) -> list:
+    def _rows(self, cur, service: str, national_ids: list[str], subject_ids: list[str]) -> list:
+        """(subject_id, national_id, as_of, rulebook_id, version, decision, reasons) rows;
+        one statement per kind of key, so each uses its own index."""
         if not national_ids and not subject_ids:
             return []
-        q = _QUERIES[bool(national_ids), bool(subject_ids)]
-        return conn.execute(q, {"service": service, "nids": national_ids, "sids": subject_ids})
+        where = []
+        if national_ids:
+            where.append(f"s.national_id IN ({self.db.marks(len(national_ids))})")
+        if subject_ids:
+            where.append(f"s.subject_id IN ({self.db.marks(len(subject_ids))})")
+        cur.execute(self.db.sql(_ROWS) + " OR ".join(where), (service, *national_ids, *subject_ids))
+        return cur.fetchall()
 
     def lookup(
         self, service: str, day: date, national_ids: list[str], subject_ids: list[str]
     ) -> tuple[Rulebook, dict[str, Answer], dict[str, Answer]]:
         """Return the rulebook in force and the answers by national id and by subject id (only
         the people found), read in one transaction."""
-        with self.store._read() as conn:
-            key = self._versions(conn, day)
-            rows = {r.subject_id: r for r in self._rows(conn, service, national_ids, subject_ids)}
+        with self.db.reading() as cur:
+            key = self._versions(cur, day)
+            rows = {r[0]: r for r in self._rows(cur, service, national_ids, subject_ids)}
         rb = self._parsed(key, day)
         today = day.isoformat()
         stale = [
             sid
-            for sid, r in rows.items()
-            if str(r.as_of) != today or (r.rulebook_id, r.rulebook_version) != (rb.id, rb.version)
+            for sid, (_, _, as_of, rb_id, version, _, _) in rows.items()
+            if str(as_of) != today or (rb_id, version) != (rb.id, rb.version)  # PG: a date
         ]
         if stale:
             for sid in stale:
                 rescore_subject(self.store, sid, day)
-            with self.store._read() as conn:
-                rows.update({r.subject_id: r for r in self._rows(conn, service, [], stale)})
+            with self.db.reading() as cur:
+                rows.update({r[0]: r for r in self._rows(cur, service, [], stale)})
         by_nid, by_sid = {}, {}
-        for sid, r in rows.items():
-            a = Answer(
-                sid,
-                r.national_id,
-                r.decision or "allow",
-                json.loads(r.reasons) if r.reasons else [],
-            )
+        for sid, (_, nid, _, _, _, decision, reasons) in rows.items():
+            a = Answer(sid, nid, decision or "allow", json.loads(reasons) if reasons else [])
             by_sid[sid] = a
-            if r.national_id is not None:
-                by_nid[r.national_id] = a
+            if nid is not None:
+                by_nid[nid] = a
         return rb, by_nid, by_sid
 
 
@@ -152,14 +126,16 @@ def log_checks(
     service: str,
     day: date,
     answers: list[Answer],
-    before: Callable[[Connection], None] | None = None,
+    before: Callable[[object], None] | None = None,
 ):
     """Write one audit entry per person checked (once per person), all in one transaction.
 
     The entries are chained exactly as `store.audit.append` chains one (its `canonical` and
     `entry_hash`), but the last link is read once and the rows are inserted together: a
     400-person manifest costs one round of writes, not 400. `before` runs first in the same
-    transaction (the budget's spend); if it raises, nothing is written.
+    transaction, on its driver cursor (the budget's spend); if it raises, nothing is written.
+    The last link is read inside the write transaction, which serialises every writer, so
+    the chain is never forked.
     """
     detail = json.loads(audit.canonical({"purpose": "check", "as_of": str(day)}))
     people, seen = [], set()
@@ -167,14 +143,15 @@ def log_checks(
         if a.subject_id is not None and a.subject_id not in seen:
             seen.add(a.subject_id)
             people.append(a)
-    log = audit_log
-    with store._write() as conn:
+    db = Driver(store.engine)
+    with db.writing() as cur:
         if before is not None:
-            before(conn)
+            before(cur)
         if not people:
             return
-        last = conn.execute(_LAST).first()
-        seq, prev = (last.seq, last.hash) if last else (0, audit.GENESIS)
+        cur.execute(_LAST)
+        last = cur.fetchone()
+        seq, prev = (last[0], last[1]) if last else (0, audit.GENESIS)
         at = datetime.now(UTC).isoformat(timespec="microseconds")
         rows = []
         for a in people:
@@ -183,7 +160,7 @@ def log_checks(
                      "subject_id": a.subject_id, "service": service,
                      "detail": {**detail, "decision": a.decision}}  # fmt: skip
             digest = audit.entry_hash(entry, prev)
-            rows.append({**entry, "detail": audit.canonical(entry["detail"]), "prev_hash": prev,
-                         "hash": digest})  # fmt: skip
+            rows.append((seq, at, actor, role, "check", a.subject_id, service,
+                         audit.canonical(entry["detail"]), prev, digest))  # fmt: skip
             prev = digest
-        conn.execute(log.insert(), rows)
+        cur.executemany(db.sql(_LOG), rows)

@@ -18,7 +18,7 @@ from socialcredit.service.decisions import Answer, Index, log_checks
 from socialcredit.service.limits import DEFAULT_BUDGET, PeopleBudget
 from socialcredit.service.metrics import Metrics
 from socialcredit.service.problems import Problem
-from socialcredit.store.tokens import token_revoked
+from socialcredit.store.tokens import token_revoked_on
 
 # Documents the scheme in OpenAPI; the header itself is read by `authenticate`, which gives
 # the precise 401 reasons (missing, malformed, unknown, revoked).
@@ -60,11 +60,11 @@ class Service:
         """
         limit = who.rate or DEFAULT_BUDGET
 
-        def spend(conn) -> None:
-            if token_revoked(conn, who.token_id):
+        def spend(cur) -> None:  # a driver cursor in the log's write transaction
+            if token_revoked_on(self.budget.db, cur, who.token_id):
                 self.principals.forget(who.token_id)
                 raise Problem(401, f"token {who.token_id} was revoked", headers=CHALLENGE)
-            wait, used = self.budget.spend(who.token_id, people, limit, conn)
+            wait, used = self.budget.spend(who.token_id, people, limit, cur)
             if wait is not None:
                 raise Problem(
                     429,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from socialcredit.service import problems
 from socialcredit.store import budget
+from socialcredit.store.driver import Driver
 
 MAX_BODY = 10 * 1024 * 1024  # bytes (SPEC §5)
 BODY_TIMEOUT = 30.0  # seconds to deliver a whole request body
@@ -154,14 +155,15 @@ class PeopleBudget:
     def __init__(self, store, window: int = WINDOW, clock: Callable[[], float] = time.time):
         # Wall-clock time, not monotonic: every worker (and host) must agree on "now".
         self.store, self.window, self.clock = store, window, clock
+        self.db = Driver(store.engine)
 
-    def spend(self, key: str, n: int, limit: int, conn=None) -> tuple[int | None, int]:
+    def spend(self, key: str, n: int, limit: int, cur=None) -> tuple[int | None, int]:
         """Spend `n` people from `key`'s budget; return `(None, used)` or `(wait, used)`.
 
         `wait` is the seconds until the request would fit; a refused request spends nothing.
-        `n` above `limit` is the caller's to refuse. With `conn`, inside that write
-        transaction (the one that logs the checks).
+        `n` above `limit` is the caller's to refuse. With `cur`, a driver cursor inside the
+        write transaction that logs the checks (`store.driver`).
         """
-        if conn is None:
+        if cur is None:
             return budget.spend(self.store, key, n, limit, self.window, self.clock())
-        return budget.spend_in(conn, key, n, limit, self.window, self.clock())
+        return budget.spend_in(self.db, cur, key, n, limit, self.window, self.clock())

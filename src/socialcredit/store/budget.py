@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import func, select
 
+from socialcredit.store.driver import Driver
 from socialcredit.store.schema import check_budget as b
 
-# Built once: they run on every check. Rows older than the window are deleted only when a
-# read sees one, so a spend is usually one SELECT and one UPDATE or INSERT.
-_KEY, _SECOND = b.c.token_id == bindparam("key"), b.c.second == bindparam("sec")
-_ROWS = select(b.c.second, b.c.people).where(_KEY).order_by(b.c.second)
-_EXPIRE = delete(b).where(_KEY, b.c.second < bindparam("oldest"))
-_ADD = update(b).where(_KEY, _SECOND).values(people=b.c.people + bindparam("n"))
-_NEW = insert(b).values(token_id=bindparam("key"), second=bindparam("sec"), people=bindparam("n"))
+# On the driver's connection: they run on every check. Rows older than the window are
+# deleted only when a read sees one, so a spend is usually one SELECT and one UPDATE or
+# INSERT.
+_ROWS = 'SELECT "second", people FROM check_budget WHERE token_id = ? ORDER BY "second"'
+_EXPIRE = 'DELETE FROM check_budget WHERE token_id = ? AND "second" < ?'
+_ADD = 'UPDATE check_budget SET people = people + ? WHERE token_id = ? AND "second" = ?'
+_NEW = 'INSERT INTO check_budget (token_id, "second", people) VALUES (?, ?, ?)'
 
 
 def spend(store, key: str, n: int, limit: int, window: int, now: float) -> tuple[int | None, int]:
@@ -31,29 +32,34 @@ def spend(store, key: str, n: int, limit: int, window: int, now: float) -> tuple
     enough of the window has passed, and the people already checked in it. A refused spend
     takes nothing.
     """
-    with store._write() as conn:
-        return spend_in(conn, key, n, limit, window, now)
+    db = Driver(store.engine)
+    with db.writing() as cur:
+        return spend_in(db, cur, key, n, limit, window, now)
 
 
-def spend_in(conn, key: str, n: int, limit: int, window: int, now: float):
-    """`spend` inside the caller's write transaction (the check's, which also logs it)."""
+def spend_in(db: Driver, cur, key: str, n: int, limit: int, window: int, now: float):
+    """`spend` on `cur`, inside the caller's write transaction (the check's, which also logs
+    it)."""
     second = math.floor(now)
     oldest = second - window + 1  # the first second still in the window
-    rows = conn.execute(_ROWS, {"key": key}).all()
-    if rows and rows[0].second < oldest:
-        conn.execute(_EXPIRE, {"key": key, "oldest": oldest})
-        rows = [r for r in rows if r.second >= oldest]
-    used = sum(r.people for r in rows)
+    cur.execute(db.sql(_ROWS), (key,))
+    rows = cur.fetchall()
+    if rows and rows[0][0] < oldest:
+        cur.execute(db.sql(_EXPIRE), (key, oldest))
+        rows = [r for r in rows if r[0] >= oldest]
+    used = sum(people for _, people in rows)
     if used + n <= limit:
         # Not always the newest row: another worker's clock may have moved on already.
-        have = any(r.second == second for r in rows)
-        conn.execute(_ADD if have else _NEW, {"key": key, "sec": second, "n": n})
+        if any(s == second for s, _ in rows):
+            cur.execute(db.sql(_ADD), (n, key, second))
+        else:
+            cur.execute(db.sql(_NEW), (key, second, n))
         return None, used + n
     freed = 0
-    for r in rows:  # the oldest seconds leave the window first
-        freed += r.people
+    for s, people in rows:  # the oldest seconds leave the window first
+        freed += people
         if used - freed + n <= limit:
-            return max(1, math.ceil(r.second + window - now)), used
+            return max(1, math.ceil(s + window - now)), used
     return window, used
 
 

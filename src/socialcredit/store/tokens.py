@@ -64,6 +64,13 @@ def token_revoked(conn, token_id: str) -> bool:
     return conn.execute(_REVOKED, {"token_id": token_id}).scalar() in (True, 1, None)
 
 
+def token_revoked_on(db, cur, token_id: str) -> bool:
+    """`token_revoked` on a driver cursor (`store.driver`): the check path's write."""
+    cur.execute(db.sql("SELECT revoked FROM tokens WHERE token_id = ?"), (token_id,))
+    row = cur.fetchone()
+    return row is None or row[0] in (True, 1)
+
+
 def revoke_token(store, token_id: str) -> bool:
     """Mark a token revoked; False when there is no such token."""
     with store._write() as conn:
