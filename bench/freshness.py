@@ -10,9 +10,10 @@ check says deny. Prints p50, p99 and max of that time. The goal is p99 under 1 s
 
 Baselines, same run, same store: (1) the consumer's own batch code (`stream.apply_batch`:
 ingest, then rescore) called in-process for one record, with no NATS and no polling — the
-work floor; (2) the NATS JetStream hop alone, publish to pull-fetch. Prints the ratio of the
-freshness to the floor. A last phase publishes `--burst` records at once and times until
-every decision changed: the consumer's throughput when batches fill.
+work floor; (2) the NATS JetStream hop alone, publish to pull-fetch; (3) `apply_batch` of one
+full batch (500 records, the consumer's batch size) in-process — the throughput floor. Prints
+the ratio of the freshness to the floor. A last phase publishes `--burst` records at once and
+times until every decision changed: the consumer's throughput when batches fill.
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ from stdnum.cn import ric
 from socialcredit.ingest import ingest_rows
 from socialcredit.rulebook import default_rulebook_text, load_rulebook
 from socialcredit.store import Store
-from socialcredit.stream import NATS_URL, Message, StreamReport, apply_batch, connect, ensure_stream
+from socialcredit.stream import (
+    BATCH,
+    NATS_URL,
+    Message,
+    StreamReport,
+    apply_batch,
+    connect,
+    ensure_stream,
+)
 
 DAY = date(2026, 5, 1)
 POLL = 0.002  # seconds between two reads of the decision index
@@ -128,7 +137,7 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="freshness-"))
     url = args.db or f"sqlite:///{tmp / 'store.sqlite'}"
-    need = args.records + args.baseline + args.burst + 1  # the last one warms up
+    need = args.records + args.baseline + BATCH + args.burst + 1  # the last one warms up
     population = max(args.population, need)
 
     store = Store.open(url)
@@ -149,6 +158,13 @@ def main() -> None:
         apply_batch(store, [msg], "records", DAY, report)
         base.append(time.perf_counter() - t)
     assert report.accepted == args.baseline and store.decision(sids[b0], "flight")
+    # Baseline 3: one full batch in-process.
+    f0 = b0 + args.baseline
+    msgs = [Message(i + 1, "records.court", _json(debt(i))) for i in range(f0, f0 + BATCH)]
+    t = time.perf_counter()
+    apply_batch(store, msgs, "records", DAY, report)
+    full_s = time.perf_counter() - t
+    assert report.rescored == args.baseline + BATCH and store.decision(sids[f0], "flight")
     hop = asyncio.run(nats_hop(args.baseline))
 
     stream = f"fresh{uuid.uuid4().hex[:8]}"
@@ -175,12 +191,16 @@ def main() -> None:
         store.close()
 
     print(summary("published -> check changed", lat))
+    stopped = [x for x in (tmp / "consumer.log").read_text().splitlines() if "stopped after" in x]
+    print("consumer:", stopped[-1].split("stopped after ")[-1] if stopped else "(no report)")
     print(summary("baseline, in-process ingest+rescore of one record", base))
     print(summary("baseline, NATS publish -> pull-fetch", hop))
     print(
         f"ratio stream/in-process: p50 {pct(lat, 50) / pct(base, 50):.2f}x"
         f" p99 {pct(lat, 99) / pct(base, 99):.2f}x"
     )
+    print(f"baseline, in-process apply_batch of {BATCH} records: {full_s:.2f} s"
+          f" ({BATCH / full_s:.0f} records/s)")  # fmt: skip
     print(
         f"burst: {args.burst} records published at once, every check changed after"
         f" {burst_s:.1f} s ({args.burst / burst_s:.0f} records/s)"

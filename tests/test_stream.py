@@ -23,7 +23,15 @@ from socialcredit.ingest import ingest_rows
 from socialcredit.rulebook import default_rulebook_text, load_rulebook
 from socialcredit.store import Store
 from socialcredit.store.schema import records
-from socialcredit.stream import NATS_URL, connect, consume, publish
+from socialcredit.stream import (
+    NATS_URL,
+    Message,
+    StreamReport,
+    apply_batch,
+    connect,
+    consume,
+    publish,
+)
 
 pytestmark = pytest.mark.nats
 DAY = date(2026, 5, 1)
@@ -99,6 +107,36 @@ def test_a_published_record_changes_the_check(loaded, stream):
     assert (report.messages, report.accepted, report.rejected, report.rescored) == (1, 1, 0, 1)
     assert decision(loaded, person) == "deny"  # the decision index, as a provider's check reads it
     assert loaded.score_row(sid)["as_of"] == DAY
+
+
+def test_a_batch_rescores_each_person_from_their_own_file(loaded):
+    """Seven people in one batch: one read of their files, one write of their results —
+    each must get exactly what rescoring them one at a time gives."""
+    from socialcredit.scoring import rescore_subject
+
+    msgs = [Message(n, "records.court", json.dumps(debt(n)).encode()) for n in range(10, 14)]
+    msgs += [Message(n, "records.volunteer", json.dumps(debt(n, type="volunteer.hours",
+             record_id=f"v-{n}", quantity=2)).encode()) for n in range(14, 17)]  # fmt: skip
+    report = StreamReport()
+    apply_batch(loaded, msgs, "records", DAY, report)
+    assert (report.batches, report.accepted, report.rescored) == (1, 7, 7)
+    assert [decision(loaded, n) for n in range(10, 17)] == ["deny"] * 4 + ["allow"] * 3
+    sids = [loaded.subject_by_national_id(nid(n))["subject_id"] for n in range(10, 17)]
+    files = loaded.files([*sids, "nobody"])
+    assert [files[s] for s in sids] == [loaded.file(s) for s in sids]
+    assert files["nobody"].records == () and files["nobody"].national_id is None
+    assert [[r.record_id for r in files[s].records] for s in sids] == (
+        [[f"d-{n}"] for n in range(10, 14)] + [[f"v-{n}"] for n in range(14, 17)])  # fmt: skip
+
+    def state():
+        return [(loaded.score_row(s), [loaded.decision(s, x) for x in ("flight", "loan")],
+                 [n["key"] for n in loaded.notices(s)]) for s in sids]  # fmt: skip
+
+    together = state()
+    assert all(keys for _, _, keys in together[:4]) and not any(k for _, _, k in together[4:])
+    for s in sids:
+        rescore_subject(loaded, s, DAY)
+    assert state() == together
 
 
 def test_bad_messages_are_rejected_and_listed_good_ones_land(loaded, stream):

@@ -80,15 +80,15 @@ def close_entries(store, day: date, live: set[tuple[str, str, str]], rescore) ->
     """After a batch run: tell each subject whose entry is no longer in force that it ended.
 
     The batch keeps only entries in force, so an entry that ended (performance, the term,
-    a revoked cause) is rescored on its own here, which derives its ending notice; one whose
-    cause vanished altogether gets a removal notice dated `day`. Returns the subjects told."""
+    a revoked cause) is rescored here (`rescore(store, subject_ids, day)`, all in one go),
+    which derives its ending notice; one whose cause vanished altogether gets a removal
+    notice dated `day`. Returns the subjects told."""
     stale = {
         sid: keys
         for sid, keys in unended(store).items()
         if any((sid, lid, start) not in live for lid, start in keys)
     }
-    for sid in stale:
-        rescore(store, sid, day)
+    rescore(store, sorted(stale), day)
     gone = []
     for sid, keys in unended(store, set(stale)).items():
         for list_id, start in keys:

@@ -15,7 +15,7 @@ from socialcredit.checks import how_to_object
 from socialcredit.engine.evaluate import evaluate
 from socialcredit.engine.file import Objection
 from socialcredit.engine.view import objection_state
-from socialcredit.scoring import rescore_subject
+from socialcredit.scoring import rescore_subject, rescore_subjects
 from socialcredit.store import Store
 
 APPEAL_ROLE = "senior_official"  # appeals are decided by this token role, never the first
@@ -228,7 +228,7 @@ def resolve_due(store: Store, day: date) -> int:
             o = store.objection(a["objection_id"])
             note = "undecided at the appeal's deadline, resolved in your favour"
             owed.append((o, "appeal_decided", a["deadline"], note, "appeal"))
-    for o, kind, on, note, suffix in owed:
+    for o, kind, *_ in owed:
         store.audit(
             "socialcredit",
             "system",
@@ -236,9 +236,9 @@ def resolve_due(store: Store, day: date) -> int:
             subject_id=o["subject_id"],
             detail={"objection_id": o["objection_id"]},
         )
-        rescore_subject(store, o["subject_id"], day)
-        key = f"{o['objection_id']}|{suffix}"
-        store.add_notices([decided_notice(o, kind, "accepted", note, on, rb, key)])
+    rescore_subjects(store, [o["subject_id"] for o, *_ in owed], day)
+    store.add_notices([decided_notice(o, kind, "accepted", note, on, rb, f"{o['objection_id']}|{x}")
+                       for o, kind, on, note, x in owed])  # fmt: skip
     return len(owed)
 
 

@@ -1,4 +1,4 @@
-"""Scoring runs: `score_population` (the batch plan) and `rescore_subject` (one file)."""
+"""Scoring runs: `score_population` (the batch plan) and `rescore_subjects` (some files)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def score_population(store, day: date, engine: str = "duckdb", progress=None) ->
     store.add_notices(notices)
     live = {(r["subject_id"], r["list_id"], r["start"].isoformat())
             for r in result.entries.to_pylist()}  # fmt: skip
-    close_entries(store, day, live, rescore_subject)
+    close_entries(store, day, live, rescore_subjects)
     result.seconds = time.perf_counter() - started
     return result.summary(engine)
 
@@ -59,40 +59,58 @@ def score_population(store, day: date, engine: str = "duckdb", progress=None) ->
 def evaluate_stored(store, file: File, rb: Rulebook, day: date) -> Evaluation:
     """`evaluate` with what the store adds to a file: the commercial-score timeline, when
     the rulebook has `model_score_at_least` lists and a model is stored."""
-    if not any(ld.when.model_score_at_least is not None for ld in rb.lists):
-        return evaluate(file, rb, day)
-    from socialcredit.scorecard.timeline import file_timeline, model_for
+    return evaluate_files(store, [file], rb, day)[0]
 
-    return evaluate(file, rb, day, file_timeline(file, rb, day, model_for(store, rb)))
+
+def evaluate_files(store, files: list[File], rb: Rulebook, day: date) -> list[Evaluation]:
+    """`evaluate_stored` for each file, the model loaded once and every timeline computed
+    in one query."""
+    from socialcredit.scorecard.timeline import files_timelines, model_for
+
+    model = model_for(store, rb)  # None unless the rulebook reads the model and one is stored
+    if model is None:
+        return [evaluate(f, rb, day) for f in files]
+    timelines = files_timelines(files, rb, day, model)
+    return [evaluate(f, rb, day, timelines[f.subject_id]) for f in files]
 
 
 def rescore_subject(store, subject_id: str, day: date) -> None:
     """Re-evaluate one file after a change and update its decisions and notices."""
+    rescore_subjects(store, [subject_id], day)
+
+
+def rescore_subjects(store, subject_ids: list[str], day: date) -> None:
+    """Re-evaluate these files after a change and update their decisions and notices: the
+    rulebook read once, the files in one read, all results and notices in one write."""
+    ids = list(dict.fromkeys(subject_ids))
+    if not ids:
+        return
     rb = store.rulebook_in_force(day)
-    ev = evaluate_stored(store, store.file(subject_id), rb, day)
-    live = ev.in_force()
-    decisions = []
-    for service in services_of(rb):
-        answer = decide(live, rb, service, day)
-        if answer["decision"] != "allow":
-            decisions.append(
-                {"service": service, "decision": answer["decision"], "reasons": answer["reasons"]}
-            )
-    entries = [
-        {
-            "list_id": e.list_id,
-            "start": e.start,
-            "active_from": e.active_from,
-            "end": e.end,
-            "state": e.state,
-            "cause": [f"{s}:{r}" for s, r in e.cause],
-        }
-        for e in live
-    ]
-    store.write_subject_results(
-        subject_id, day, rb.id, rb.version, ev.score, ev.grade, entries, decisions
-    )
-    notices = []
-    for e in ev.entries:
-        notices += entry_notices(subject_id, e, rb, day)
-    store.add_notices(notices)
+    files = store.files(ids)
+    results, notices = [], []
+    for sid, ev in zip(ids, evaluate_files(store, [files[s] for s in ids], rb, day), strict=True):
+        live = ev.in_force()
+        decisions = []
+        for service in services_of(rb):
+            answer = decide(live, rb, service, day)
+            if answer["decision"] != "allow":
+                decisions.append(
+                    {"service": service, "decision": answer["decision"],
+                     "reasons": answer["reasons"]}
+                )  # fmt: skip
+        entries = [
+            {
+                "list_id": e.list_id,
+                "start": e.start,
+                "active_from": e.active_from,
+                "end": e.end,
+                "state": e.state,
+                "cause": [f"{s}:{r}" for s, r in e.cause],
+            }
+            for e in live
+        ]
+        results.append(dict(subject_id=sid, score=ev.score, grade=ev.grade, entries=entries,
+                            decisions=decisions))  # fmt: skip
+        for e in ev.entries:
+            notices += entry_notices(sid, e, rb, day)
+    store.write_subjects_results(day, rb.id, rb.version, results, notices)

@@ -27,7 +27,7 @@ from sqlalchemy import select, tuple_
 
 from socialcredit.ingest import ingest_rows
 from socialcredit.records import RecordParser, Reject, canonical_json
-from socialcredit.scoring import rescore_subject
+from socialcredit.scoring import rescore_subjects
 from socialcredit.store import Store
 from socialcredit.store.schema import records as records_t
 
@@ -162,8 +162,7 @@ def apply_batch(store: Store, msgs: list[Message], stream: str, as_of: date,
 
         report.linked += link_incremental(store, unkeyed, as_of).linked
     subjects = touched_subjects(store, [(source, record_id) for source, record_id, _ in stored])
-    for sid in subjects:
-        rescore_subject(store, sid, as_of)
+    rescore_subjects(store, subjects, as_of)
     report.rescored += len(subjects)
     return subjects
 
@@ -284,7 +283,7 @@ async def consume(
             work = asyncio.ensure_future(
                 asyncio.to_thread(apply_batch, store, batch_msgs, stream, day, report)
             )
-            # A batch may take longer than the ack wait (rescoring is per person): tell
+            # A batch may take longer than the ack wait (a full one, on a slow store): tell
             # JetStream it is still in hand, or it would redeliver it meanwhile.
             while not (await asyncio.wait({work}, timeout=keepalive))[0]:
                 for m in msgs:

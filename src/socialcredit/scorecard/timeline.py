@@ -72,9 +72,19 @@ def file_timeline(
     """One file's timeline as (day, score or None), or None when there is no model."""
     if model is None or not uses_model(rb):
         return None
-    con = engine.connect(tables_from_files([file]))
+    return files_timelines([file], rb, day, model)[file.subject_id]
+
+
+def files_timelines(
+    files: list[File], rb: Rulebook, day: date, model: ScoreModel
+) -> dict[str, list[tuple[date, float | None]]]:
+    """Each file's timeline by subject id, from one query over all of them."""
+    con = engine.connect(tables_from_files(files))
     try:
         t = timeline(con, rb, day, model, "subjects")
     finally:
         con.close()
-    return [(r["d"], r["score"]) for r in t.to_pylist()]
+    out = {f.subject_id: [] for f in files}
+    for r in t.to_pylist():
+        out[r["subject_id"]].append((r["d"], r["score"]))
+    return out

@@ -236,36 +236,31 @@ def _as_json(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def replace_subject_results(
-    conn: Connection, subject_id: str, as_of: date, rulebook_id: str, version: int,
-    score: float | None, grade: str | None, entry_rows: list[dict], decision_rows: list[dict],
-) -> None:  # fmt: skip
-    """Replace one subject's score, entries and decisions (inside the caller's tx)."""
-    for table in (scores, entries, decisions):
-        conn.execute(delete(table).where(table.c.subject_id == subject_id))
-    conn.execute(
-        insert(scores).values(
-            subject_id=subject_id, as_of=as_of, rulebook_id=rulebook_id,
-            rulebook_version=version, score=score, grade=grade,
-        )
-    )  # fmt: skip
-    base = {"subject_id": subject_id, "as_of": as_of}
-    if entry_rows:
-        rows = []
-        for e in entry_rows:
-            cause = e.get("cause", [])
-            rows.append({
+def replace_subjects_results(
+    conn: Connection, as_of: date, rulebook_id: str, version: int, results: list[dict]
+) -> None:
+    """Replace some subjects' scores, entries and decisions (inside the caller's tx). Each
+    result has subject_id, score, grade, entries and decisions (lists of dicts)."""
+    ids = [x["subject_id"] for x in results]
+    for i in range(0, len(ids), 500):  # IN lists well under every driver's parameter limit
+        for table in (scores, entries, decisions):
+            conn.execute(delete(table).where(table.c.subject_id.in_(ids[i : i + 500])))
+    score_rows, entry_rows, decision_rows = [], [], []
+    for x in results:
+        base = {"subject_id": x["subject_id"], "as_of": as_of}
+        score_rows.append({**base, "rulebook_id": rulebook_id, "rulebook_version": version,
+                           "score": x["score"], "grade": x["grade"]})  # fmt: skip
+        for e in x["entries"]:
+            entry_rows.append({
                 **base, "list_id": e["list_id"], "start": e["start"],
                 "active_from": e["active_from"], "end": e.get("end"), "state": e["state"],
-                "cause": _as_json(cause),
+                "cause": _as_json(e.get("cause", [])),
             })  # fmt: skip
-        conn.execute(insert(entries), rows)
-    if decision_rows:
-        rows = []
-        for d in decision_rows:
-            reasons = d.get("reasons", [])
-            rows.append({
+        for d in x["decisions"]:
+            decision_rows.append({
                 **base, "service": d["service"], "decision": d["decision"],
-                "reasons": _as_json(reasons),
+                "reasons": _as_json(d.get("reasons", [])),
             })  # fmt: skip
-        conn.execute(insert(decisions), rows)
+    for table, rows in ((scores, score_rows), (entries, entry_rows), (decisions, decision_rows)):
+        if rows:
+            conn.execute(insert(table), rows)

@@ -16,6 +16,13 @@ from socialcredit.store.schema import consents, notices, objections
 from socialcredit.store.schema import records as records_t
 
 
+def store_notices(conn: Connection, rows: list[dict]) -> None:
+    """Insert notices and queue them for delivery (inside the caller's tx); a notice whose
+    `key` is already stored is skipped."""
+    records.add_notices(conn, rows)
+    procedure.enqueue(conn, rows, datetime.now(UTC).replace(tzinfo=None))
+
+
 class Disputes:
     """Store methods for consents, objections and notices (mixed into `Store`)."""
 
@@ -149,8 +156,7 @@ class Disputes:
         """Store notices and queue them for delivery; a notice whose `key` is already
         stored is skipped."""
         with self._write() as conn:
-            records.add_notices(conn, rows)
-            procedure.enqueue(conn, rows, datetime.now(UTC).replace(tzinfo=None))
+            store_notices(conn, rows)
 
     def notices(self, subject_id: str) -> list[dict]:
         """Return the subject's notices, oldest first."""

@@ -32,7 +32,7 @@ from socialcredit.store.connect import (
     parse_url,
     writing,
 )
-from socialcredit.store.disputes import Disputes
+from socialcredit.store.disputes import Disputes, store_notices
 from socialcredit.store.procedure import Procedure
 from socialcredit.store.schema import (
     appeals,
@@ -55,6 +55,7 @@ RECORD_FIELDS = (
     "source", "record_id", "version", "type", "occurred_at", "quantity", "points",
     "case_no", "status", "ingested_on", "superseded_on", "link_confidence",
 )  # fmt: skip
+FILES_CHUNK = 500  # subjects per IN list: well under every driver's parameter limit
 
 
 def _now() -> datetime:
@@ -65,6 +66,25 @@ def _linked_by(known_at: date):
     """The record versions whose identity link into their current file was made by then."""
     li = identity_links.c
     return select(li.seq).where(li.linked_on <= known_at, li.state.in_(("linked", "confirmed")))
+
+
+def _objection(row, known_at: date | None) -> Objection:
+    """An objection (and its appeal) as it stood on `known_at`: what was decided later
+    is still open then."""
+    state, decided = row.state, row.decided_on
+    if known_at is not None and decided is not None and decided > known_at:
+        state, decided = "open", None
+    appeal = {}
+    if row.a_filed is not None and (known_at is None or row.a_filed <= known_at):
+        a_state, a_decided = row.a_state, row.a_decided
+        if known_at is not None and a_decided is not None and a_decided > known_at:
+            a_state, a_decided = "open", None
+        appeal = dict(appeal_deadline=row.a_deadline, appeal_state=a_state,
+                      appeal_decided_on=a_decided)  # fmt: skip
+    return Objection(
+        row.objection_id, row.source, row.record_id, row.filed_on, row.deadline, state,
+        decided, target=row.target, list_id=row.list_id, entry_start=row.entry_start, **appeal,
+    )  # fmt: skip
 
 
 class Store(Disputes, Procedure):
@@ -259,66 +279,60 @@ class Store(Disputes, Procedure):
         With `known_at`, only what had been ingested or filed by that day, as it stood then;
         a record without a national id only if its link was made by then (SPEC §3).
         """
-        r, c, o = records_t, consents, objections
-        rq = select(*(r.c[f] for f in RECORD_FIELDS)).where(r.c.subject_id == subject_id)
-        cq = select(c.c.source, c.c.action, c.c.on).where(c.c.subject_id == subject_id)
-        a = appeals
+        return self.files([subject_id], known_at)[subject_id]
+
+    def files(self, subject_ids: list[str], known_at: date | None = None) -> dict[str, File]:
+        """Return the files of these subjects by subject id, as `file` does, read in one
+        transaction with one query per table (per `FILES_CHUNK` subjects); an unknown
+        subject gets an empty file."""
+        ids = list(dict.fromkeys(subject_ids))
+        r, c, o, a, p = records_t, consents, objections, appeals, repairs
+        nq = select(subjects.c.subject_id, subjects.c.national_id)
+        rq = select(r.c.subject_id, *(r.c[f] for f in RECORD_FIELDS))
+        cq = select(c.c.subject_id, c.c.source, c.c.action, c.c.on)
         oq = (
             select(objections, a.c.filed_on.label("a_filed"), a.c.deadline.label("a_deadline"),
                    a.c.state.label("a_state"), a.c.decided_on.label("a_decided"))
             .outerjoin(a, a.c.objection_id == o.c.objection_id)
-            .where(o.c.subject_id == subject_id)
         )  # fmt: skip
-        p = repairs
-        pq = select(p).where(p.c.subject_id == subject_id, p.c.state == "approved")
+        pq = select(p).where(p.c.state == "approved")
         if known_at is not None:
             rq = rq.where(r.c.ingested_on <= known_at, or_(
                 r.c.national_id.is_not(None), r.c.seq.in_(_linked_by(known_at))))  # fmt: skip
             cq = cq.where(c.c.on <= known_at)
             oq = oq.where(o.c.filed_on <= known_at)
             pq = pq.where(p.c.decided_on <= known_at)
+        rq = rq.order_by(r.c.source, r.c.record_id, r.c.version)
+        cq, oq = cq.order_by(c.c.on, c.c.id), oq.order_by(o.c.filed_on, o.c.objection_id)
+        pq = pq.order_by(p.c.decided_on, p.c.repair_id)
+        nids, rows, cons, objs, fixed = {}, [], [], [], []
         with self._read() as conn:
-            nid = conn.scalar(
-                select(subjects.c.national_id).where(subjects.c.subject_id == subject_id)
-            )
-            rows = conn.execute(rq.order_by(r.c.source, r.c.record_id, r.c.version)).all()
-            cons = conn.execute(cq.order_by(c.c.on, c.c.id)).all()
-            objs = conn.execute(oq.order_by(o.c.filed_on, o.c.objection_id)).all()
-            fixed = conn.execute(pq.order_by(p.c.decided_on, p.c.repair_id)).all()
-        recs = []
+            for i in range(0, len(ids), FILES_CHUNK):
+                chunk = ids[i : i + FILES_CHUNK]
+                nids.update(conn.execute(nq.where(subjects.c.subject_id.in_(chunk))).all())
+                rows += conn.execute(rq.where(r.c.subject_id.in_(chunk))).all()
+                cons += conn.execute(cq.where(c.c.subject_id.in_(chunk))).all()
+                objs += conn.execute(oq.where(o.c.subject_id.in_(chunk))).all()
+                fixed += conn.execute(pq.where(p.c.subject_id.in_(chunk))).all()
+        parts = {sid: ([], [], [], []) for sid in ids}  # records, consents, objections, repairs
         for row in rows:
             d = dict(row._mapping)
+            sid = d.pop("subject_id")
             if known_at is not None and d["superseded_on"] and d["superseded_on"] > known_at:
                 d["superseded_on"] = None
-            recs.append(RecordVersion(**d))
-        objs_out = []
+            parts[sid][0].append(RecordVersion(**d))
+        for x in cons:
+            parts[x.subject_id][1].append(Consent(x.source, x.action, x.on))
         for row in objs:
-            state, decided = row.state, row.decided_on
-            if known_at is not None and decided is not None and decided > known_at:
-                state, decided = "open", None
-            appeal = {}
-            if row.a_filed is not None and (known_at is None or row.a_filed <= known_at):
-                a_state, a_decided = row.a_state, row.a_decided
-                if known_at is not None and a_decided is not None and a_decided > known_at:
-                    a_state, a_decided = "open", None
-                appeal = dict(appeal_deadline=row.a_deadline, appeal_state=a_state,
-                              appeal_decided_on=a_decided)  # fmt: skip
-            objs_out.append(
-                Objection(
-                    row.objection_id, row.source, row.record_id, row.filed_on, row.deadline,
-                    state, decided, target=row.target, list_id=row.list_id,
-                    entry_start=row.entry_start, **appeal,
-                )
-            )  # fmt: skip
-        return File(
-            subject_id=subject_id,
-            records=tuple(recs),
-            consents=tuple(Consent(x.source, x.action, x.on) for x in cons),
-            objections=tuple(objs_out),
-            national_id=nid,
-            repairs=tuple(Repair(x.repair_id, x.list_id, x.entry_start, x.decided_on)
-                          for x in fixed),  # fmt: skip
-        )
+            parts[row.subject_id][2].append(_objection(row, known_at))
+        for x in fixed:
+            parts[x.subject_id][3].append(Repair(x.repair_id, x.list_id, x.entry_start,
+                                                 x.decided_on))  # fmt: skip
+        out = {}
+        for sid, (rv, cs, ob, rs) in parts.items():
+            out[sid] = File(sid, tuple(rv), tuple(cs), tuple(ob), national_id=nids.get(sid),
+                            repairs=tuple(rs))  # fmt: skip
+        return out
 
     def record_versions(self, source: str, record_id: str) -> list[dict]:
         """Return every stored version of one record, oldest first, attributes parsed."""
@@ -362,10 +376,19 @@ class Store(Disputes, Procedure):
         decisions: list[dict],
     ) -> None:
         """Replace one subject's score, entries and decisions."""
+        one = dict(subject_id=subject_id, score=score, grade=grade, entries=entries,
+                   decisions=decisions)  # fmt: skip
+        self.write_subjects_results(as_of, rulebook_id, version, [one], [])
+
+    def write_subjects_results(
+        self, as_of: date, rulebook_id: str, version: int, results: list[dict], notices: list[dict]
+    ) -> None:
+        """Replace these subjects' scores, entries and decisions and store the notices owed,
+        all in one transaction. Each result has subject_id, score, grade, entries and
+        decisions (as `write_subject_results` takes them)."""
         with self._write() as conn:
-            arrow.replace_subject_results(
-                conn, subject_id, as_of, rulebook_id, version, score, grade, entries, decisions
-            )
+            arrow.replace_subjects_results(conn, as_of, rulebook_id, version, results)
+            store_notices(conn, notices)
 
     def stored_entries(self) -> list[dict]:
         """Return the list entries of the decision index, cause parsed (the harm audit's

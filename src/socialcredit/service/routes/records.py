@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from socialcredit.ingest import ingest_rows
-from socialcredit.scoring import rescore_subject
+from socialcredit.scoring import rescore_subjects
 from socialcredit.service import problems
 from socialcredit.service.deps import Source, Svc
 from socialcredit.service.models import IngestOut, RecordIn
@@ -68,8 +68,7 @@ def post_records(
     day = svc.today()
     report = ingest_rows(svc.store, rows, label=f"api:{who.source}", source=who.source, as_of=day)
     changed = [x["record_id"] for x in report.results if x["status"] in ("accepted", "correction")]
-    for sid in touched_subjects(svc.store, who.source, changed):
-        rescore_subject(svc.store, sid, day)
+    rescore_subjects(svc.store, touched_subjects(svc.store, who.source, changed), day)
     out = report.to_json(results=True)
     for x in out["results"]:
         if x["record_id"] is not None and not isinstance(x["record_id"], str):
