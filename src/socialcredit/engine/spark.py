@@ -2,8 +2,8 @@
 
 The plan is the one engine/plan.py writes for DuckDB, translated statement by statement
 (engine/dialect.py) and run in the order engine/batch.py gives. Each `CREATE TEMP TABLE`
-of the plan is materialised with a local checkpoint, as DuckDB materialises it, so later
-steps read it instead of recomputing its lineage.
+of the plan is materialised (as Parquet in a scratch folder), as DuckDB materialises it,
+so later steps read it instead of recomputing its lineage.
 
 Inputs travel as Parquet files in a scratch folder: Spark reads them in parallel and
 without holding a second copy in the driver, as it would read a production lake.
@@ -84,6 +84,7 @@ class Spark:
         self.errors = _errors()
         self.tables = tables
         self.scratch = tempfile.mkdtemp(prefix="socialcredit-spark-")
+        self._written = 0
         for name, table in tables.items():
             if name == "consents" and "seq" not in table.column_names:
                 table = table.append_column("seq", pa.array(range(table.num_rows), pa.int64()))
@@ -105,8 +106,14 @@ class Spark:
         if st.table is None:
             self.spark.sql(st.sql)
             return
-        df = self.spark.sql(st.sql).localCheckpoint(eager=True)
-        df.createOrReplaceTempView(st.table)
+        # Materialised as Parquet, not by a local checkpoint: a checkpoint keeps the hash
+        # partitioning it was built with, and a later join that adaptive execution has
+        # coalesced on the other side then fails ("Can't zip RDDs with unequal numbers of
+        # partitions", seen at 1M records). A file claims no partitioning.
+        path = os.path.join(self.scratch, f"{st.table}-{self._written}.parquet")
+        self._written += 1
+        self.spark.sql(st.sql).write.parquet(path)
+        self.spark.read.parquet(path).createOrReplaceTempView(st.table)
 
     def arrow(self, sql: str) -> pa.Table:
         return self.spark.sql(to_spark(sql).sql).toArrow()
