@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from socialcredit.rulebook.model import Rulebook
-from socialcredit.scoring import rescore_subjects
+from socialcredit.scoring import rescore_subject
 from socialcredit.store import audit
 from socialcredit.store.driver import Driver
 
@@ -31,8 +31,11 @@ class Answer:
 
 # The check path's statements, run on the driver's connection (store.driver): through
 # SQLAlchemy Core each cost more than the indexed lookup it runs. `?` is the placeholder.
+# The versions in force, without their digest: a stored version never changes (load_rulebook
+# refuses other content under the same number), and the digest sits behind the YAML body
+# in the row, so reading it walks the body's overflow pages on every check.
 _VERSIONS = (
-    "SELECT rulebook_id, version, digest, effective FROM rulebooks WHERE rulebook_id = "
+    "SELECT rulebook_id, version, effective FROM rulebooks WHERE rulebook_id = "
     "(SELECT value FROM settings WHERE key = 'active_rulebook') ORDER BY version"
 )
 _ROWS = (
@@ -106,7 +109,8 @@ class Index:
             if str(as_of) != today or (rb_id, version) != (rb.id, rb.version)  # PG: a date
         ]
         if stale:
-            rescore_subjects(self.store, stale, day)
+            for sid in stale:
+                rescore_subject(self.store, sid, day)
             with self.db.reading() as cur:
                 rows.update({r[0]: r for r in self._rows(cur, service, [], stale)})
         by_nid, by_sid = {}, {}
