@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from socialcredit.rulebook.model import Rulebook
-from socialcredit.scoring import rescore_subject
+from socialcredit.scoring import rescore_subjects
 from socialcredit.store import audit
 from socialcredit.store.driver import Driver
 
@@ -109,8 +109,7 @@ class Index:
             if str(as_of) != today or (rb_id, version) != (rb.id, rb.version)  # PG: a date
         ]
         if stale:
-            for sid in stale:
-                rescore_subject(self.store, sid, day)
+            rescore_subjects(self.store, stale, day)
             with self.db.reading() as cur:
                 rows.update({r[0]: r for r in self._rows(cur, service, [], stale)})
         by_nid, by_sid = {}, {}
