@@ -1,7 +1,7 @@
 """Check-path benchmark: the decision index at 1M subjects, in process and over HTTP.
 
     python bench/checks.py [--subjects 1000000] [--db sqlite:///PATH] [--seconds 10]
-                           [--connections 32] [--no-http] [--profile]
+                           [--connections 32] [--no-http] [--no-zen] [--profile]
 
 Builds (once; reused while it matches) a store of N subjects whose decision index is
 current for today: a score row for everyone, deny decisions with reasons for 5% of them
@@ -11,6 +11,8 @@ at `flight` and `rail_hsr` — bulk-inserted directly, as `score` would leave th
     its primary key, through the driver, no framework) against the index lookup
     (`Index.lookup`) and the whole check path a route runs (authenticate the token, spend
     the budget, look up, log the check) — single checks and 400-person manifests.
+    Then the same decision by a ZEN engine decision table (bench/zen_table.py) for the
+    same people, and how many times faster than ZEN each of our paths is (goal: 50).
 (b) Over HTTP on loopback: this script serves the app under uvicorn in a second process,
     with a bare FastAPI endpoint returning a constant in the same server; `wrk` (Debian's
     package) drives POST /v1/checks, /v1/checks/batch and the bare endpoint at a fixed
