@@ -530,7 +530,8 @@ def test_one_records_candidates_are_the_pairs_the_batch_blocking_finds():
     from socialcredit.identity import model as M
 
     names = ["wangwei", "wangwie", "zhangwei", "wei", None]
-    births = ["1985-03-12", "1985-12-03", "1985-03-13", "1986-03-12", "1985-04-12", None]
+    births = ["1985-03-12", "1985-12-03", "1985-03-13", "1986-03-12", "1985-04-12",
+              "1985-03-31", "1985-04-01", "1984-12-31", "1985-01-01", None]  # fmt: skip
     rows = [
         {"uid": str(i), "name": n, "name_latin": n, "birth_date": b, "sex": None,
          "phone": p, "address": None}

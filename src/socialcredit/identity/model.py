@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import date
 from typing import Any
 
 import duckdb
@@ -134,10 +135,19 @@ RULES: tuple[tuple[str, ...], ...] = (
     ("birth_date", "tail"),
     ("phone",),
 )
-# And where one side has no birth date, the same name alone.
-BLOCKING = [block_on(*(KEYS[k][0] for k in rule)) for rule in RULES] + [
-    f'l."name_latin" = r."name_latin" AND {side}."birth_date" IS NULL' for side in "lr"
-]
+# And the same name with birth dates a day apart (across a month's end, which the keys
+# above miss); and where one side has no birth date, the same name alone.
+_NEXT_DAY = "strftime(CAST({side}.birth_date AS DATE) + 1, '%Y-%m-%d')"
+BLOCKING = [
+    *(block_on(*(KEYS[k][0] for k in rule)) for rule in RULES),
+    *(f'l."name_latin" = r."name_latin" AND {a}."birth_date" = {_NEXT_DAY.format(side=b)}'
+      for a, b in ("lr", "rl")),
+    *(f'l."name_latin" = r."name_latin" AND {side}."birth_date" IS NULL' for side in "lr"),
+]  # fmt: skip
+
+
+def _day_apart(a: str, b: str) -> bool:
+    return abs((date.fromisoformat(a) - date.fromisoformat(b)).days) == 1
 
 
 def key(name: str, features: dict) -> str | None:
@@ -154,11 +164,10 @@ def blocked(subject: dict, record: dict) -> bool:
                for name in rule):  # fmt: skip
             return True
     name = record.get("name_latin")
-    return (
-        name is not None
-        and name == subject.get("name_latin")
-        and (record.get("birth_date") is None or subject.get("birth_date") is None)
-    )
+    if name is None or name != subject.get("name_latin"):
+        return False
+    a, b = record.get("birth_date"), subject.get("birth_date")
+    return a is None or b is None or _day_apart(a, b)
 
 
 def settings(prior: float = 1e-4) -> SettingsCreator:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 from sqlalchemy import delete, func, insert, or_, select
@@ -133,10 +133,13 @@ def candidates(store: Store, record: dict) -> list[dict]:
         same_name = f.name_latin == record["name_latin"]
         if record.get("birth_date"):  # the name rules also need the year or month-day
             birth = record["birth_date"]
+            day = date.fromisoformat(birth)
+            next_days = [(day + timedelta(days=d)).isoformat() for d in (-1, 1)]
             same_name &= (
                 f.birth_date.is_(None)
                 | (func.substr(f.birth_date, 1, 4) == birth[:4])
                 | (func.substr(f.birth_date, 6, 5) == birth[5:10])
+                | f.birth_date.in_(next_days)
             )
         near.append(same_name)
     if not near:
