@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 from sqlalchemy.engine import Connection, Engine
 
 from socialcredit.store.bulk import insert_arrow
@@ -261,6 +261,7 @@ def replace_subjects_results(
                 **base, "service": d["service"], "decision": d["decision"],
                 "reasons": _as_json(d.get("reasons", [])),
             })  # fmt: skip
+    # The bulk path of batch results (COPY on PostgreSQL): SQLAlchemy's executemany costs
+    # more than the evaluation of the files.
     for table, rows in ((scores, score_rows), (entries, entry_rows), (decisions, decision_rows)):
-        if rows:
-            conn.execute(insert(table), rows)
+        insert_arrow(conn, table, pa.Table.from_pylist(rows, schema=RESULT_SCHEMAS[table.name]))
