@@ -301,6 +301,8 @@ class Plan:
         n, within = ld.when.count or 1, ld.when.within
         t = q(ld.when.record_type or "")
         win_end = add_sql("occ_j", within) if within else "NULL"
+        # in WHERE, not the join's ON: a working-day window is a subquery (add_wd), which
+        # Spark accepts in a filter but not in a join condition
         in_window = f"AND s.start < {add_sql('m.occ', within)}" if within else ""
         end = add_sql("s.start", ld.term) if ld.term else "s.island_end"
         return f"""WITH m AS (
@@ -329,8 +331,7 @@ class Plan:
                    list(m.source || ':' || m.record_id ORDER BY m.source, m.record_id) AS cause,
                    bool_or(m.objected) AS objected
             FROM islands s JOIN m ON m.subject_id = s.subject_id AND m.occ <= s.start
-                 {in_window}
-            WHERE s.start <= {self.D}
+            WHERE s.start <= {self.D} {in_window}
             GROUP BY ALL"""
 
     def events(self, subjects: str) -> str:
