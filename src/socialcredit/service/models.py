@@ -7,7 +7,7 @@ only has to be a JSON array of objects.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -16,8 +16,10 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 Scalar = StrictStr | StrictInt | StrictFloat | None  # strict: true is not the number 1
 Decision = Literal["deny", "review", "priority", "allow"]
@@ -239,20 +241,37 @@ class FileOut(BaseModel):
 # -- objections ---------------------------------------------------------------------------
 
 
-class ObjectionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# Which of record and entry a target takes, in the schema too, so that a client (or a
+# schema-driven test) can tell a valid body from the document alone.
+_ENTRY_TARGET = {"required": ["target"], "properties": {"target": {"const": "entry"}}}
+_ONE_TARGET = {
+    "anyOf": [
+        {"required": ["record"], "not": {"anyOf": [{"required": ["entry"]}, _ENTRY_TARGET]}},
+        {
+            "required": ["entry", *_ENTRY_TARGET["required"]],
+            "properties": _ENTRY_TARGET["properties"],
+            "not": {"required": ["record"]},
+        },
+    ]
+}
 
-    record: str | None = Field(
+
+class ObjectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_ONE_TARGET)
+
+    record: (
+        Annotated[str, StringConstraints(max_length=256, pattern=r"^[^:]+:.+$")]
+        | (SkipJsonSchema[None])
+    ) = Field(
         default=None,
-        max_length=256,
-        pattern=r"^[^:]+:.+$",
         description="SOURCE:RECORD_ID of a record in your file (targets record and link)",
         examples=["court:court-000123"],
     )
-    entry: str | None = Field(
+    entry: (
+        Annotated[str, StringConstraints(max_length=256, pattern=r"^[^:]+(:\d{4}-\d{2}-\d{2})?$")]
+        | SkipJsonSchema[None]
+    ) = Field(
         default=None,
-        max_length=256,
-        pattern=r"^[^:]+(:\d{4}-\d{2}-\d{2})?$",
         description="LIST_ID or LIST_ID:START of an entry in force in your file (target entry)",
         examples=["dishonest-debtors:2025-01-10"],
     )
