@@ -16,7 +16,7 @@ def token():
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["source", "provider", "subject", "official", "auditor"]),
+    type=click.Choice(["source", "provider", "subject", "official", "senior_official", "auditor"]),
 )
 @click.option("--national-id", default=None, help="subject: the person the token belongs to")
 @click.option("--service", "services", multiple=True, help="provider: a service it checks (repeat)")

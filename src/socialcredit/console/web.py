@@ -32,6 +32,7 @@ HOME = {  # where each role lands after signing in
     "subject": "/console/me",
     "provider": "/console/provider",
     "official": "/console/official",
+    "senior_official": "/console",  # appeals are API-only for now
     "auditor": "/console/city",
     "source": "/console",
 }
@@ -44,8 +45,10 @@ NAV = {  # the pages each role may open, in menu order
         ("/console/official/subject", "Find a subject"),
         ("/console/official/lists", "Lists"),
         ("/console/city", "City"),
+        ("/console/lab", "Policy lab"),
     ],
-    "auditor": [("/console/city", "City")],
+    "auditor": [("/console/city", "City"), ("/console/lab", "Policy lab")],
+    "senior_official": [],
     "source": [],
 }
 

@@ -19,12 +19,13 @@ from socialcredit.records import check_national_id
 from socialcredit.service.problems import Problem
 from socialcredit.store import tokens
 
-ROLES = ("source", "provider", "subject", "official", "auditor")
+ROLES = ("source", "provider", "subject", "official", "senior_official", "auditor")
 SCOPE = {  # the options each role takes; a required one must be given
     "source": {"source"},
     "provider": {"services", "rate"},
     "subject": {"national_id"},
     "official": set(),
+    "senior_official": set(),  # decides appeals (objections.APPEAL_ROLE)
     "auditor": set(),
 }
 OPTION = {

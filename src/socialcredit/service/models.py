@@ -317,6 +317,59 @@ class DecisionIn(BaseModel):
     note: str = Field(max_length=10_000, pattern=r"\S", description="the reasons for the decision")
 
 
+# -- appeals and credit repair ------------------------------------------------------------
+
+
+class AppealIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(max_length=10_000, pattern=r"\S", description="why the rejection is wrong")
+
+
+class AppealOut(BaseModel):
+    objection_id: str
+    appeal: Literal["open", "accepted", "rejected"]
+    deadline: str = Field(description="the appeal is accepted if undecided by then")
+
+
+class RepairIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entry: str = Field(
+        max_length=256,
+        pattern=r"^[^:]+(:\d{4}-\d{2}-\d{2})?$",
+        description="LIST_ID or LIST_ID:START of an entry in force in your file",
+        examples=["dishonest-debtors:2025-01-10"],
+    )
+    reason: str = Field(
+        max_length=10_000, pattern=r"\S", description="how the conduct was corrected"
+    )
+
+
+class RepairOut(BaseModel):
+    repair_id: str
+    state: Literal["open", "approved", "refused"]
+    list: str | None = Field(default=None, description="on application: the entry's list")
+    start: str | None = Field(default=None, description="on application: the entry's start")
+
+
+class RepairItem(BaseModel):
+    repair_id: str
+    subject_id: str
+    list_id: str
+    entry_start: str
+    reason: str
+    filed_on: str
+    state: str
+
+
+class RepairDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["approved", "refused"] = Field(description="approved: the entry ends today")
+    note: str = Field(max_length=10_000, pattern=r"\S", description="the reasons for the decision")
+
+
 # -- audit and health ---------------------------------------------------------------------
 
 
