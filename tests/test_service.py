@@ -615,6 +615,14 @@ def test_openapi_documents_every_endpoint_and_problems(api):
     }
     # the lab's routes serve officials and auditors both: their matrix is test_lab_service's
     spec |= {("POST", "/v1/lab/simulate"), ("POST", "/v1/lab/lint"), ("GET", "/v1/lab/harm")}
+    # appeals and credit repair: their roles and refusals are test_service_procedure's
+    spec |= {
+        ("POST", "/v1/me/objections/{objection_id}/appeal"),
+        ("POST", "/v1/appeals/{objection_id}/decision"),
+        ("POST", "/v1/me/repairs"),
+        ("GET", "/v1/repairs"),
+        ("POST", "/v1/repairs/{repair_id}/decision"),
+    }
     assert ops == spec
     checks = doc["paths"]["/v1/checks"]["post"]["responses"]
     assert set(checks) >= {"200", "401", "403", "422", "429"}

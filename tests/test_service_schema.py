@@ -37,6 +37,11 @@ ROLE = {  # the role each operation is for; None: no token
     ("GET", "/v1/objections"): "official",
     ("POST", "/v1/objections/{objection_id}/decision"): "official",
     ("GET", "/v1/subjects/{subject_id}"): "official",
+    ("POST", "/v1/me/objections/{objection_id}/appeal"): "subject",
+    ("POST", "/v1/appeals/{objection_id}/decision"): "senior_official",
+    ("POST", "/v1/me/repairs"): "subject",
+    ("GET", "/v1/repairs"): "official",
+    ("POST", "/v1/repairs/{repair_id}/decision"): "official",
     ("GET", "/v1/audit/verify"): "auditor",
     ("POST", "/v1/lab/simulate"): "official",
     ("POST", "/v1/lab/lint"): "auditor",
@@ -73,6 +78,7 @@ def served(tmp_path_factory):
         "provider": create_token(store, "provider", services=SERVICES, rate=1_000_000),
         "subject": create_token(store, "subject", national_id=_nid(1)),
         "official": create_token(store, "official"),
+        "senior_official": create_token(store, "senior_official"),
         "auditor": create_token(store, "auditor"),
     }
     headers = {role: {"Authorization": f"Bearer {t['token']}"} for role, t in tokens.items()}
@@ -152,6 +158,7 @@ def steer(case, data, s: Served) -> None:
         ("national_id", s.national_ids),
         ("subject_id", s.subject_ids),
         ("record", ["court:k2", "court:v1"]),
+        ("entry", ["dishonest-debtors"]),
     ):
         if key in body and (value := maybe(values)) is not None:
             body[key] = value
