@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from socialcredit.console import city, official, people, provider, resident, web
+from socialcredit.console import city, lab, official, people, provider, resident, web
 
 
 def plotly_js() -> Path:
@@ -32,7 +32,7 @@ def plotly_version() -> str:
 def mount(app: FastAPI) -> None:
     """Add the console's pages and static files to the API's application."""
     web.install(app)
-    for module in (people, resident, provider, official, city):
+    for module in (people, resident, provider, official, city, lab):
         app.include_router(module.router)
     js = plotly_js()
     # the URL names the plotly version, so browsers may keep the 4.6 MB script for good
