@@ -332,6 +332,32 @@ def test_audit_chain_detects_a_deleted_entry(store):
     assert store.verify_audit()["broken_at"] == 2
 
 
+COLUMNS = "at, actor, role, action, subject_id, service, detail, prev_hash, hash"
+
+
+def test_audit_chain_detects_an_inserted_entry(store):
+    """A replayed copy of a genuine entry slipped in after it: its own hash is right, but
+    it does not follow the entry before it."""
+    for i in range(3):
+        store.audit("a", "auditor", "verify", detail={"i": i})
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET seq = seq + 100 WHERE seq >= 2"))
+        conn.execute(text("UPDATE audit_log SET seq = seq - 99 WHERE seq >= 100"))
+        conn.execute(text(f"INSERT INTO audit_log (seq, {COLUMNS}) "
+                          f"SELECT 2, {COLUMNS} FROM audit_log WHERE seq = 1"))
+    assert store.verify_audit()["broken_at"] == 2
+
+
+def test_audit_chain_detects_two_entries_swapped(store):
+    for i in range(4):
+        store.audit("a", "auditor", "verify", detail={"i": i})
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET seq = 100 WHERE seq = 2"))
+        conn.execute(text("UPDATE audit_log SET seq = 2 WHERE seq = 3"))
+        conn.execute(text("UPDATE audit_log SET seq = 3 WHERE seq = 100"))
+    assert store.verify_audit()["broken_at"] == 2
+
+
 def test_store_helpers(store, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # PostgreSQL stores keep their files under ./socialcredit-data
     store.set_setting("demo", "x")
