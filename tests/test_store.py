@@ -343,8 +343,12 @@ def test_audit_chain_detects_an_inserted_entry(store):
     with store.engine.begin() as conn:
         conn.execute(text("UPDATE audit_log SET seq = seq + 100 WHERE seq >= 2"))
         conn.execute(text("UPDATE audit_log SET seq = seq - 99 WHERE seq >= 100"))
-        conn.execute(text(f"INSERT INTO audit_log (seq, {COLUMNS}) "
-                          f"SELECT 2, {COLUMNS} FROM audit_log WHERE seq = 1"))
+        conn.execute(
+            text(
+                f"INSERT INTO audit_log (seq, {COLUMNS}) "
+                f"SELECT 2, {COLUMNS} FROM audit_log WHERE seq = 1"
+            )
+        )
     assert store.verify_audit()["broken_at"] == 2
 
 
