@@ -66,7 +66,8 @@ def object_to_record(
     except LookupError as e:
         raise Problem(404, str(e)) from None
     except StoreError as e:  # a link objection against a record that carries its own id
-        raise Problem(422, str(e), errors=[{"path": "target", "message": str(e)}]) from None
+        # 409, not 422: the body is valid; what it asks conflicts with the record's state
+        raise Problem(409, str(e)) from None
     return out
 
 
@@ -80,8 +81,8 @@ def _object_to_entry(body: ObjectionIn, who, svc) -> dict:
         raise Problem(409, str(e)) from None
     except LookupError as e:
         raise Problem(404, str(e)) from None
-    except ValueError as e:  # a reward list
-        raise Problem(422, str(e), errors=[{"path": "entry", "message": str(e)}]) from None
+    except ValueError as e:  # a reward list: nothing is enforced, so nothing to suspend
+        raise Problem(409, str(e)) from None
 
 
 @router.get(
