@@ -56,16 +56,9 @@ def get_token(store, token_id: str) -> dict | None:
     return d
 
 
-_REVOKED = select(tokens.c.revoked).where(tokens.c.token_id == bindparam("token_id"))
-
-
-def token_revoked(conn, token_id: str) -> bool:
-    """Return whether the token is revoked (or gone), on the caller's connection."""
-    return conn.execute(_REVOKED, {"token_id": token_id}).scalar() in (True, 1, None)
-
-
 def token_revoked_on(db, cur, token_id: str) -> bool:
-    """`token_revoked` on a driver cursor (`store.driver`): the check path's write."""
+    """Return whether the token is revoked (or gone), on a driver cursor (`store.driver`):
+    re-read inside the check path's write transaction."""
     cur.execute(db.sql("SELECT revoked FROM tokens WHERE token_id = ?"), (token_id,))
     row = cur.fetchone()
     return row is None or row[0] in (True, 1)
