@@ -36,6 +36,36 @@ def _declared(rb, name: str) -> None:
         )
 
 
+def _look_up(
+    svc,
+    who: Principal,
+    service: str,
+    day,
+    people: int,
+    nids: list[str],
+    sids: list[str],
+    not_found,
+) -> tuple[dict[str, Answer], dict[str, Answer]]:
+    """The answers by national id and by subject id, after the checks both routes make: the
+    budget can hold `people`, the service is declared, every subject id exists (a miss spends
+    the budget too, then raises 404 with `not_found(missing)`)."""
+    svc.affordable(who, people)
+    rb, by_nid, by_sid = svc.index.lookup(service, day, nids, sids)
+    _declared(rb, service)
+    missing = [s for s in sids if s not in by_sid]
+    if missing:
+        svc.record(who, service, day, people, [])
+        raise Problem(404, not_found(missing))
+    return by_nid, by_sid
+
+
+def _answer(by_nid: dict, by_sid: dict, nid: str | None, sid: str | None) -> Answer:
+    """One person's answer; an unknown national id is allowed."""
+    if sid is not None:
+        return by_sid[sid]
+    return by_nid.get(nid) or Answer(None, nid, "allow", [])
+
+
 @router.post(
     "/v1/checks",
     response_model=CheckOut,
@@ -53,14 +83,10 @@ def check(
     _own_service(who, body.service)
     nids = [national_id(body.national_id, "national_id")] if body.national_id is not None else []
     sids = [body.subject_id] if body.subject_id is not None else []
-    svc.affordable(who, 1)
-    rb, by_nid, by_sid = svc.index.lookup(body.service, day, nids, sids)
-    _declared(rb, body.service)
-    if sids and sids[0] not in by_sid:
-        svc.record(who, body.service, day, 1, [])  # a miss spends the budget too
-        raise Problem(404, f'no subject "{sids[0]}"')
-    a = by_nid.get(nids[0]) if nids else by_sid[sids[0]]
-    a = a or Answer(None, nids[0], "allow", [])
+    by_nid, by_sid = _look_up(
+        svc, who, body.service, day, 1, nids, sids, lambda missing: f'no subject "{missing[0]}"'
+    )
+    a = _answer(by_nid, by_sid, nids[0] if nids else None, body.subject_id)
     svc.record(who, body.service, day, 1, [a])
     out = {"decision": a.decision, "service": body.service, "as_of": day.isoformat(),
            "reasons": a.reasons}  # fmt: skip
@@ -101,22 +127,16 @@ def check_batch(
         detail = "; ".join(f"{e['path']}: {e['message']}" for e in errors[:3])
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         raise Problem(422, f"{len(errors)} invalid national id(s): {detail}{more}", errors=errors)
-    svc.affordable(who, len(people))
     nids = sorted({n for n, _ in people if n is not None})
     sids = sorted({s for _, s in people if s is not None})
-    rb, by_nid, by_sid = svc.index.lookup(body.service, day, nids, sids)
-    _declared(rb, body.service)
-    missing = [s for s in sids if s not in by_sid]
-    if missing:
-        svc.record(who, body.service, day, len(people), [])  # a miss spends the budget too
-        raise Problem(
-            404,
-            f"no subject {', '.join(missing[:5])}"
-            + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""),
-        )
+    by_nid, by_sid = _look_up(
+        svc, who, body.service, day, len(people), nids, sids,
+        lambda missing: f"no subject {', '.join(missing[:5])}"
+        + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""),
+    )  # fmt: skip
     results, answers = [], []
     for nid, sid in people:
-        a = by_sid[sid] if sid is not None else by_nid.get(nid) or Answer(None, nid, "allow", [])
+        a = _answer(by_nid, by_sid, nid, sid)
         answers.append(a)
         results.append(
             {"national_id": nid, "subject_id": sid, "decision": a.decision, "reasons": a.reasons}
