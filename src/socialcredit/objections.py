@@ -47,6 +47,14 @@ def find_entry(store: Store, subject_id: str, spec: str, day: date) -> tuple[str
     return found[0].list_id, found[0].start
 
 
+def _refuse_if_open(store: Store, day: date, what: str, same) -> None:
+    """One open objection at a time against the same record or entry."""
+    for o in store.objections(state="open"):
+        if same(o) and day < o["deadline"]:
+            raise Conflict(f"objection {o['objection_id']} against {what} is already open, "
+                           f"to be decided by {o['deadline']}")  # fmt: skip
+
+
 def file_objection(
     store: Store,
     target: str,
@@ -69,11 +77,8 @@ def file_objection(
             )
         owner = subject_id
         entry = find_entry(store, owner, target, day)
-        for o in store.objections(state="open"):
-            same = (o["subject_id"], o["list_id"], o["entry_start"]) == (owner, *entry)
-            if same and o["target"] == "entry" and day < o["deadline"]:
-                raise Conflict(f"objection {o['objection_id']} against {entry[0]}:{entry[1]} "
-                               f"is already open, to be decided by {o['deadline']}")  # fmt: skip
+        _refuse_if_open(store, day, f"{entry[0]}:{entry[1]}", lambda o: o["target"] == "entry"
+                        and (o["subject_id"], o["list_id"], o["entry_start"]) == (owner, *entry))
         if store.rulebook_in_force(day).list_def(entry[0]).kind != "restrict":
             raise ValueError(f"{entry[0]} is a reward list; only restrict entries are objected to")
     else:
@@ -82,6 +87,8 @@ def file_objection(
         owner = versions[-1]["subject_id"] if versions else None
         if owner is None or (subject_id is not None and owner != subject_id):
             raise LookupError(f"record {target} is not in {'your' if subject_id else 'any'} file")
+        _refuse_if_open(store, day, target, lambda o: (o["subject_id"], o["source"],
+                        o["record_id"]) == (owner, source, record_id))  # fmt: skip
     rb = store.rulebook_in_force(day)
     deadline = dates.add(day, rb.due_process.review_deadline, rb.country)
     what = f"{entry[0]}:{entry[1]}" if entry else target
@@ -131,7 +138,9 @@ def decide_objection(
     o = store.objection(objection_id)
     if o is None:
         raise LookupError(f"no objection {objection_id}")
-    if o["state"] == "open" and day >= o["deadline"]:
+    if o["state"] != "open":
+        raise ValueError(f"objection {objection_id} was already {o['state']} on {o['decided_on']}")
+    if day >= o["deadline"]:
         raise ValueError(
             f"objection {objection_id} reached its review deadline on {o['deadline']} and was "
             "resolved in the subject's favour; it can no longer be decided"

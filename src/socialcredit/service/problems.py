@@ -137,6 +137,21 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 _TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "json-or-python"}
 
 
+def call(fn, *args, **kw):
+    """Run a core step, its refusals as problems: unknown 404, not yours to decide 403, not
+    possible in this state 409. A body the schema accepts is never refused 422 here."""
+    from socialcredit.store import StoreError
+
+    try:
+        return fn(*args, **kw)
+    except LookupError as e:
+        raise Problem(404, str(e)) from None
+    except PermissionError as e:
+        raise Problem(403, str(e)) from None
+    except (ValueError, StoreError) as e:
+        raise Problem(409, str(e)) from None
+
+
 def _path(loc: tuple) -> str:
     out = ""
     for part in loc:

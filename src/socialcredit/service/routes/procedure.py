@@ -24,23 +24,9 @@ from socialcredit.service.models import (
     RepairOut,
 )
 from socialcredit.service.problems import Problem
-from socialcredit.store import StoreError
 
 router = APIRouter(tags=["appeals and repair"])
 ID = Annotated[str, Path(max_length=64)]
-
-
-def _call(fn, *args, **kw) -> dict:
-    """Run a core step, its refusals as problems: unknown 404, not yours to decide 403,
-    not possible in this state 409."""
-    try:
-        return fn(*args, **kw)
-    except LookupError as e:
-        raise Problem(404, str(e)) from None
-    except PermissionError as e:
-        raise Problem(403, str(e)) from None
-    except (ValueError, StoreError) as e:
-        raise Problem(409, str(e)) from None
 
 
 @router.post(
@@ -54,8 +40,15 @@ def appeal(objection_id: ID, body: AppealIn, who: Subject, svc: Svc) -> dict:
     """Open the one appeal an objection has, to a senior official; it suspends nothing, and
     undecided at its deadline it is accepted."""
     by = (who.token_id, who.role)
-    return _call(appeal_objection, svc.store, objection_id, body.reason, svc.today(),
-                 subject_id=who.subject_id, by=by)  # fmt: skip
+    return problems.call(
+        appeal_objection,
+        svc.store,
+        objection_id,
+        body.reason,
+        svc.today(),
+        subject_id=who.subject_id,
+        by=by,
+    )
 
 
 @router.post(
@@ -68,8 +61,16 @@ def decide(objection_id: ID, body: DecisionIn, who: SeniorOfficial, svc: Svc) ->
     """Accept (the objection's effect applies from today) or reject, with a note; the
     subject's file is rescored and the subject is told. The token id is the decider's
     name, so the official who rejected cannot decide the appeal."""
-    return _call(decide_appeal, svc.store, objection_id, body.outcome, body.note, svc.today(),
-                 by=who.token_id, role=who.role)  # fmt: skip
+    return problems.call(
+        decide_appeal,
+        svc.store,
+        objection_id,
+        body.outcome,
+        body.note,
+        svc.today(),
+        by=who.token_id,
+        role=who.role,
+    )
 
 
 @router.post(
@@ -84,8 +85,15 @@ def apply(body: RepairIn, who: Subject, svc: Svc) -> dict:
     rulebook `repair:` rule allows it; one open application per entry."""
     if who.subject_id is None or svc.store.subject(who.subject_id) is None:
         raise Problem(404, "no file is kept on you: no source has reported a record about you")
-    return _call(repair.apply, svc.store, who.subject_id, body.entry, body.reason, svc.today(),
-                 by=(who.token_id, who.role))  # fmt: skip
+    return problems.call(
+        repair.apply,
+        svc.store,
+        who.subject_id,
+        body.entry,
+        body.reason,
+        svc.today(),
+        by=(who.token_id, who.role),
+    )
 
 
 @router.get(
@@ -109,5 +117,13 @@ def repairs(who: Official, svc: Svc) -> list[dict]:
 )
 def decide_repair(repair_id: ID, body: RepairDecisionIn, who: Official, svc: Svc) -> dict:
     """The subject's file is rescored at once and the subject is told either way."""
-    return _call(repair.decide, svc.store, repair_id, body.outcome, body.note, svc.today(),
-                 by=who.token_id, role=who.role)  # fmt: skip
+    return problems.call(
+        repair.decide,
+        svc.store,
+        repair_id,
+        body.outcome,
+        body.note,
+        svc.today(),
+        by=who.token_id,
+        role=who.role,
+    )
