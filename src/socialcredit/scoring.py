@@ -1,9 +1,12 @@
-"""Scoring runs: `score_population` (the batch plan) and `rescore_subjects` (some files)."""
+"""Scoring runs: `score_population` (the batch plan) and `rescore_subjects` (some files),
+with `touched_subjects` to find the files a batch of records changed."""
 
 from __future__ import annotations
 
 import time
 from datetime import date
+
+from sqlalchemy import select, tuple_
 
 from socialcredit.checks import decide, services_of
 from socialcredit.engine.evaluate import Evaluation, evaluate
@@ -11,6 +14,7 @@ from socialcredit.engine.file import File
 from socialcredit.engine.lists import Entry
 from socialcredit.notices import close_entries, entry_notices
 from socialcredit.rulebook.model import Rulebook
+from socialcredit.store.schema import records as records_t
 
 ENGINES = ("duckdb", "spark")
 
@@ -114,3 +118,21 @@ def rescore_subjects(store, subject_ids: list[str], day: date) -> None:
         for e in ev.entries:
             notices += entry_notices(sid, e, rb, day)
     store.write_subjects_results(day, rb.id, rb.version, results, notices)
+
+
+def touched_subjects(store, keys: list[tuple[str, str]]) -> list[str]:
+    """Return every subject any version of these records belongs to: a correction can move
+    a record from one file to another, and both files change."""
+    r, out = records_t, set()
+    for i in range(0, len(keys), 500):
+        q = (
+            select(r.c.subject_id)
+            .distinct()
+            .where(
+                tuple_(r.c.source, r.c.record_id).in_(keys[i : i + 500]),
+                r.c.subject_id.is_not(None),
+            )
+        )
+        with store._read() as conn:
+            out.update(conn.scalars(q))
+    return sorted(out)

@@ -23,13 +23,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import date
 
-from sqlalchemy import select, tuple_
-
 from socialcredit.ingest import ingest_rows
 from socialcredit.records import RecordParser, Reject, canonical_json
-from socialcredit.scoring import rescore_subjects
+from socialcredit.scoring import rescore_subjects, touched_subjects
 from socialcredit.store import Store
-from socialcredit.store.schema import records as records_t
 
 NATS_URL = "nats://127.0.0.1:4222"
 STREAM = "records"
@@ -165,24 +162,6 @@ def apply_batch(store: Store, msgs: list[Message], stream: str, as_of: date,
     rescore_subjects(store, subjects, as_of)
     report.rescored += len(subjects)
     return subjects
-
-
-def touched_subjects(store: Store, keys: list[tuple[str, str]]) -> list[str]:
-    """Return every subject any version of these records belongs to: a correction can move
-    a record from one file to another, and both files change."""
-    r, out = records_t, set()
-    for i in range(0, len(keys), 500):
-        q = (
-            select(r.c.subject_id)
-            .distinct()
-            .where(
-                tuple_(r.c.source, r.c.record_id).in_(keys[i : i + 500]),
-                r.c.subject_id.is_not(None),
-            )
-        )
-        with store._read() as conn:
-            out.update(conn.scalars(q))
-    return sorted(out)
 
 
 # -- the consumer ---------------------------------------------------------------------------
