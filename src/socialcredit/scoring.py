@@ -69,9 +69,11 @@ def evaluate_stored(store, file: File, rb: Rulebook, day: date) -> Evaluation:
 def evaluate_files(store, files: list[File], rb: Rulebook, day: date) -> list[Evaluation]:
     """`evaluate_stored` for each file, the model loaded once and every timeline computed
     in one query."""
+    if not rb.model_lists:  # the common case: no scorecard, and no DuckDB, needed
+        return [evaluate(f, rb, day) for f in files]
     from socialcredit.scorecard.timeline import files_timelines, model_for
 
-    model = model_for(store, rb)  # None unless the rulebook reads the model and one is stored
+    model = model_for(store, rb)  # None when no model is stored
     if model is None:
         return [evaluate(f, rb, day) for f in files]
     timelines = files_timelines(files, rb, day, model)

@@ -146,7 +146,7 @@ def run(be: Backend, rb: Rulebook, day: date, progress=None, model=None) -> Batc
         step("timeline", plan.grades("gt", pairs="evc"))
         bodies += [(ld, plan.grade_list(ld, "gt")) for ld in grade_lists]
 
-    model_lists = [ld for ld in rb.lists if ld.when.model_score_at_least is not None]
+    model_lists = rb.model_lists
     if model_lists and model is not None:
         # Only a subject who ever granted scoring consent can have a commercial score.
         step(

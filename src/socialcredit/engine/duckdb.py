@@ -60,7 +60,7 @@ class DuckDB:
     def model_timeline(self, rb: Rulebook, day: date, model, subjects: str) -> pa.Table:
         from socialcredit.scorecard.timeline import timeline
 
-        return timeline(self.con, rb, day, model, subjects)
+        return timeline(self.con, rb, day, model, subjects, setup=False)  # batch.run set up
 
 
 def _calendar(con, rb: Rulebook, day: date) -> None:

@@ -144,6 +144,11 @@ class Rulebook:
     def rule_for(self, record_type: str) -> Rule | None:
         return next((r for r in self.rules if r.record_type == record_type), None)
 
+    @property
+    def model_lists(self) -> tuple[ListDef, ...]:
+        """The lists whose condition reads the commercial score (`model_score_at_least`)."""
+        return tuple(x for x in self.lists if x.when.model_score_at_least is not None)
+
     def list_def(self, list_id: str) -> ListDef | None:
         return next((x for x in self.lists if x.id == list_id), None)
 

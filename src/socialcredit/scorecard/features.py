@@ -152,10 +152,13 @@ def feature_table(tables: dict[str, pa.Table], rb: Rulebook, day: date) -> pa.Ta
         con.close()
 
 
-def prepare(con, rb: Rulebook, day: date) -> Plan:
-    """Create the plan's helper tables for `day` on `con` and return the plan."""
+def prepare(con, rb: Rulebook, day: date, setup: bool = True) -> Plan:
+    """Create the plan's helper tables for `day` on `con` and return the plan; with
+    `setup` False, `con` already holds them (a batch run of the same plan made them)."""
     has_obj = con.execute("SELECT count(*) FROM objections").fetchall()[0][0] > 0
     plan = Plan(rb, day, objections=has_obj)
+    if not setup:
+        return plan
     if plan.uses_working_days():
         engine._calendar(con, rb, day)
     for sql in plan.setup():

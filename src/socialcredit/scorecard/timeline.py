@@ -26,14 +26,10 @@ from socialcredit.scorecard.model import ModelError, ScoreModel
 SCHEMA = pa.schema([("subject_id", pa.string()), ("d", pa.date32()), ("score", pa.float64())])
 
 
-def uses_model(rb: Rulebook) -> bool:
-    return any(ld.when.model_score_at_least is not None for ld in rb.lists)
-
-
 def model_for(store, rb: Rulebook) -> ScoreModel | None:
     """The stored model a rulebook's list conditions read, or None (none needed or none
     trained)."""
-    if not uses_model(rb):
+    if not rb.model_lists:
         return None
     from socialcredit.scorecard import store as models
 
@@ -43,10 +39,13 @@ def model_for(store, rb: Rulebook) -> ScoreModel | None:
         return None
 
 
-def timeline(con, rb: Rulebook, day: date, model: ScoreModel, subjects: str) -> pa.Table:
+def timeline(
+    con, rb: Rulebook, day: date, model: ScoreModel, subjects: str, setup: bool = True
+) -> pa.Table:
     """subject_id, d, score for the subjects in table `subjects` on `con` (which holds the
-    batch tables), ordered by subject and day."""
-    plan = prepare(con, rb, day)
+    batch tables, and the plan's helper tables already when `setup` is False), ordered by
+    subject and day."""
+    plan = prepare(con, rb, day, setup)
     query(con, f"CREATE OR REPLACE TEMP TABLE mev AS {event_days_sql(plan, subjects)}", day)
     t = query(con, feature_sql(plan, "mev"), day, "arrow")
     if t.num_rows == 0:
@@ -70,7 +69,7 @@ def file_timeline(
     file: File, rb: Rulebook, day: date, model: ScoreModel | None
 ) -> list[tuple[date, float | None]] | None:
     """One file's timeline as (day, score or None), or None when there is no model."""
-    if model is None or not uses_model(rb):
+    if model is None or not rb.model_lists:
         return None
     return files_timelines([file], rb, day, model)[file.subject_id]
 
