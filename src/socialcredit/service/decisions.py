@@ -46,8 +46,8 @@ _ROWS = (
 )
 _LAST = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 _LOG = (
-    "INSERT INTO audit_log (seq, at, actor, role, action, subject_id, service, detail, "
-    "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO audit_log ({', '.join(audit.COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(audit.COLUMNS))})"
 )
 
 
@@ -132,9 +132,9 @@ def log_checks(
 ):
     """Write one audit entry per person checked (once per person), all in one transaction.
 
-    The entries are chained exactly as `store.audit.append` chains one (its `canonical` and
-    `entry_hash`), but the last link is read once and the rows are inserted together: a
-    400-person manifest costs one round of writes, not 400. `before` runs first in the same
+    The entries are chained by `store.audit.link`, as `store.audit.append` chains one, but
+    the last link is read once and the rows are inserted together: a 400-person manifest
+    costs one round of writes, not 400. `before` runs first in the same
     transaction, on its driver cursor (the budget's spend); if it raises, nothing is written.
     The last link is read inside the write transaction, which serialises every writer, so
     the chain is never forked.
@@ -161,8 +161,7 @@ def log_checks(
             entry = {"seq": seq, "at": at, "actor": actor, "role": role, "action": "check",
                      "subject_id": a.subject_id, "service": service,
                      "detail": {**detail, "decision": a.decision}}  # fmt: skip
-            digest = audit.entry_hash(entry, prev)
-            rows.append((seq, at, actor, role, "check", a.subject_id, service,
-                         audit.canonical(entry["detail"]), prev, digest))  # fmt: skip
-            prev = digest
+            row = audit.link(entry, prev)
+            rows.append(tuple(row[c] for c in audit.COLUMNS))
+            prev = row["hash"]
         cur.executemany(db.sql(_LOG), rows)

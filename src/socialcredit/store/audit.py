@@ -31,6 +31,16 @@ def entry_hash(entry: dict, prev_hash: str) -> str:
     return hashlib.sha256(canonical(body).encode()).hexdigest()
 
 
+COLUMNS = (*FIELDS, "prev_hash", "hash")  # a stored row, in this order
+
+
+def link(entry: dict, prev_hash: str) -> dict:
+    """Return the row that stores `entry` after the entry hashed `prev_hash` (detail as its
+    canonical text); the one place an entry is turned into a chained row."""
+    digest = entry_hash(entry, prev_hash)
+    return {**entry, "detail": canonical(entry["detail"]), "prev_hash": prev_hash, "hash": digest}
+
+
 def append(
     conn: Connection,
     actor: str,
@@ -55,8 +65,7 @@ def append(
         "detail": json.loads(canonical(detail or {})),  # as it will read back
     }
     prev = last.hash if last else GENESIS
-    row = {**entry, "detail": canonical(entry["detail"]), "prev_hash": prev}
-    row["hash"] = entry_hash(entry, prev)
+    row = link(entry, prev)
     conn.execute(audit_log.insert(), row)
     return {**entry, "prev_hash": prev, "hash": row["hash"]}
 
