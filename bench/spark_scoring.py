@@ -5,9 +5,12 @@
 Generates a synthetic city (the package's generator, as bench/batch_scoring.py does), then
 times the whole batch plan (score, grade, overrides, every list, decisions) on DuckDB and
 on Spark in local mode, checks that both give the same grades, entries and decisions, and
-prints seconds, records/s and the ratio spark/duckdb. Spark's JVM start is timed apart:
-a service pays it once. Input hand-over to Spark (Parquet written and read) is part of
-the Spark run, as it is for `socialcredit score --engine spark`.
+prints wall and CPU seconds, records/s, peak memory and the ratio spark/duckdb. CPU is the
+Python process's plus, for Spark, the JVM's (its driver does all the work in local mode);
+peak memory is each process's peak resident set during that engine's run, the city's
+tables included (Linux: the peak is reset through /proc before each run). Spark's JVM
+start is timed apart: a service pays it once. Input hand-over to Spark (Parquet written
+and read) is part of the Spark run, as it is for `socialcredit score --engine spark`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import os
 import time
 from datetime import date
 
-from batch_scoring import DENSITY_20, batch_inputs, peak_rss_gib
+from batch_scoring import DENSITY_20, batch_inputs
 
 from socialcredit.city import generate
 from socialcredit.engine import duckdb as engine
@@ -25,6 +28,25 @@ from socialcredit.engine import spark
 from socialcredit.rulebook import default_rulebook
 
 DAY = date(2026, 7, 1)
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int | str = "self") -> float:
+    """User and system CPU seconds of a process, all its threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def peak_gib(pid: int | str = "self") -> float:
+    with open(f"/proc/{pid}/status") as f:
+        kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    return kib / 2**20
+
+
+def reset_peak(pid: int | str = "self") -> None:
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM to the current resident set
 
 
 def main() -> None:
@@ -43,19 +65,34 @@ def main() -> None:
     print(f"generated {args.residents:,} residents, {n:,} records in "
           f"{time.perf_counter() - t:.1f} s")  # fmt: skip
 
+    reset_peak()
+    c = cpu_seconds()
     con = engine.connect(tables, threads=args.cores)
     a = engine.run(con, rb, DAY)
     con.close()
-    print(f"duckdb_seconds={a.seconds:.1f} duckdb_rows_per_s={n / a.seconds:,.0f}")
+    c = cpu_seconds() - c
+    print(
+        f"duckdb_seconds={a.seconds:.1f} duckdb_cpu_seconds={c:.1f} "
+        f"duckdb_rows_per_s={n / a.seconds:,.0f} duckdb_peak_rss_gib={peak_gib():.2f}"
+    )
     print("duckdb_steps=" + ", ".join(f"{k}:{v:.1f}" for k, v in a.steps.items()))
 
     t = time.perf_counter()
     session = spark.session(cores=args.cores, memory=args.memory)
     print(f"spark_jvm_start_seconds={time.perf_counter() - t:.1f}")
+    jvm = session.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+    reset_peak()
+    reset_peak(jvm)
+    c = cpu_seconds() + cpu_seconds(jvm)
     t = time.perf_counter()
     b = spark.run(tables, rb, DAY, spark=session)
     s = time.perf_counter() - t
-    print(f"spark_seconds={s:.1f} spark_rows_per_s={n / s:,.0f} (Parquet hand-over included)")
+    c = cpu_seconds() + cpu_seconds(jvm) - c
+    print(
+        f"spark_seconds={s:.1f} spark_cpu_seconds={c:.1f} spark_rows_per_s={n / s:,.0f} "
+        f"(Parquet hand-over included) spark_peak_rss_gib: jvm={peak_gib(jvm):.2f} "
+        f"python={peak_gib():.2f}"
+    )
     print("spark_steps=" + ", ".join(f"{k}:{v:.1f}" for k, v in b.steps.items()))
     print(f"ratio_spark_to_duckdb={s / a.seconds:.2f}")
     same = (
@@ -64,7 +101,6 @@ def main() -> None:
         and a.decisions.to_pylist() == b.decisions.to_pylist()
     )
     print(f"same_grades_entries_decisions={same}")
-    print(f"peak_rss_gib_python_process={peak_rss_gib():.2f} (the JVM's heap is apart)")
 
 
 if __name__ == "__main__":
