@@ -20,18 +20,24 @@ from socialcredit.cli.base import (
 @cli.group(invoke_without_command=True)
 @click.option("--retrain", is_flag=True, help="train a new model version first")
 @click.option("--relink", is_flag=True, help="re-decide the model's earlier links too")
+@click.option(
+    "--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb",
+    help="what scores the pairs: DuckDB, or Splink's Spark backend (local mode, Java 17+)",
+)  # fmt: skip
 @day_option(help="the day the linkage happens (default: today)")
 @click.pass_context
-def link(click_ctx, retrain, relink, as_of):
+def link(click_ctx, retrain, relink, engine, as_of):
     """Resolve identities of records without a valid national id."""
     if click_ctx.invoked_subcommand is not None:
         return
-    from socialcredit.identity import link_batch
+    from socialcredit.identity import link_batch, model, spark
 
+    # the same stored model either way; on Spark, applied by Splink's Spark backend
+    predict = spark.predict if engine == "spark" else model.predict
     ctx = click_ctx.find_object(Ctx)
     with progress_bar() as bar:
         bar.add_task("link", total=None)
-        report = link_batch(ctx.store, as_of, retrain=retrain, relink=relink)
+        report = link_batch(ctx.store, as_of, retrain=retrain, relink=relink, predict=predict)
     ctx.emit(report.to_json(), _print_link)
 
 

@@ -161,12 +161,13 @@ def _decide(
 
 
 def link_batch(
-    store: Store, day: date, *, retrain: bool = False, relink: bool = False
+    store: Store, day: date, *, retrain: bool = False, relink: bool = False, predict=m.predict
 ) -> LinkReport:
     """Link every record without a national id that no subject holds yet, as of `day`.
 
     Trains a model first when none is stored or `retrain` is set. `relink` re-decides the
-    links the model made earlier too (never those an official confirmed).
+    links the model made earlier too (never those an official confirmed). `predict` scores
+    the pairs: model.predict on DuckDB, or identity/spark.py's on Spark.
     """
     report = LinkReport(day, _threshold(store, day))
     _index_new_subjects(store)
@@ -190,7 +191,7 @@ def link_batch(
         table, problems = _prepare(pending, report)
         scored = []
         if model is not None:
-            scored = m.predict(people, table, model, judged=_judged_pairs(pending, judged))
+            scored = predict(people, table, model, judged=_judged_pairs(pending, judged))
         _decide(store, pending, scored, judged, problems, model, day, report)
     counts = {k: v for k, v in report.to_json().items() if k != "problems"}
     store.audit("socialcredit", "system", "link.batch", detail=counts)
