@@ -34,6 +34,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from starlette.requests import Request
 from stdnum.cn import ric
 
 from socialcredit.rulebook import default_rulebook_text, load_rulebook
@@ -149,11 +150,14 @@ def in_process(store: Store, n: int, singles: int, batches: int, profile: bool, 
         cur.fetchall()
         cur.close()
 
+    auth = [(b"authorization", header.encode())]
+    request = Request({"type": "http", "app": app, "headers": auth})  # what a route is given
+
     def full(nid):
-        check(CheckIn(national_id=nid, service="flight"), svc.principals.authenticate(header), svc)
+        check(CheckIn(national_id=nid, service="flight"), request)
 
     def full_batch(m):
-        check_batch(BatchIn(service="flight", people=m), svc.principals.authenticate(header), svc)
+        check_batch(BatchIn(service="flight", people=m), request)
 
     print(f"(a) in process, {n:,} subjects, store {store.dialect}")
     out = {"bare": timed("bare: SELECT decisions by primary key", bare, sids)}

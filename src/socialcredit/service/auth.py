@@ -142,22 +142,32 @@ def revoke_token(store, token_id: str) -> dict:
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="socialcredit"'}
 
 
-def authenticate(store, authorization: str | None) -> Principal:
-    """Return the caller of an `Authorization` header; raise a 401 Problem otherwise."""
-    challenge = CHALLENGE
+def bearer(authorization: str | None) -> tuple[str, str]:
+    """Return the `(token_id, secret)` of an `Authorization` header, either possibly empty;
+    raise a 401 Problem when the header is missing or is not a bearer token."""
     if not authorization:
         raise Problem(
-            401, "send Authorization: Bearer TOKEN (socialcredit token create)", headers=challenge
+            401, "send Authorization: Bearer TOKEN (socialcredit token create)", headers=CHALLENGE
         )
     scheme, _, value = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise Problem(401, "the Authorization header must read Bearer TOKEN", headers=challenge)
+        raise Problem(401, "the Authorization header must read Bearer TOKEN", headers=CHALLENGE)
     token_id, _, secret = value.strip().partition(".")
-    row = tokens.get_token(store, token_id) if token_id and secret else None
-    if row is None or not hmac.compare_digest(row["secret_hash"], hash_secret(secret)):
-        raise Problem(401, "the token is not valid", headers=challenge)
+    return token_id, secret
+
+
+def principal_of(row: dict | None, token_id: str, secret: str) -> Principal:
+    """Return the caller whose token row is `row` (None: no such token) when `secret` is its
+    secret and it is not revoked; raise a 401 Problem otherwise."""
+    if (
+        row is None
+        or not token_id
+        or not secret
+        or not hmac.compare_digest(row["secret_hash"], hash_secret(secret))
+    ):
+        raise Problem(401, "the token is not valid", headers=CHALLENGE)
     if row["revoked"]:
-        raise Problem(401, f"token {token_id} was revoked", headers=challenge)
+        raise Problem(401, f"token {token_id} was revoked", headers=CHALLENGE)
     return Principal(
         token_id=token_id,
         role=row["role"],
@@ -166,6 +176,12 @@ def authenticate(store, authorization: str | None) -> Principal:
         services=row["services"],
         rate=row["rate"],
     )
+
+
+def authenticate(store, authorization: str | None) -> Principal:
+    """Return the caller of an `Authorization` header; raise a 401 Problem otherwise."""
+    token_id, secret = bearer(authorization)
+    return principal_of(tokens.get_token(store, token_id) if token_id else None, token_id, secret)
 
 
 def authorize(principal: Principal, roles: tuple[str, ...]) -> Principal:
@@ -178,34 +194,3 @@ def authorize(principal: Principal, roles: tuple[str, ...]) -> Principal:
             f"is {_a(principal.role)} token",
         )
     return principal
-
-
-class Principals:
-    """Callers already authenticated, by a hash of their header: a check reads no token row.
-
-    Only for routes whose every answer passes through a write transaction that re-reads the
-    token's `revoked` flag (the checks, `Service.record`), so a revoked token still fails
-    from the next request. Failures are never kept; tokens never change but for `revoked`.
-    """
-
-    def __init__(self, store, size: int = 4096) -> None:
-        self.store, self.size = store, size
-        self._known: dict[str, Principal] = {}
-
-    def forget(self, token_id: str) -> None:
-        """Drop a token found revoked, so its next request is refused before anything else."""
-        self._known = {k: p for k, p in self._known.items() if p.token_id != token_id}
-
-    def known(self, authorization: str | None) -> Principal | None:
-        """The caller of this header if already authenticated (no store read), else None."""
-        return self._known.get(hash_secret(authorization or ""))
-
-    def authenticate(self, authorization: str | None) -> Principal:
-        key = hash_secret(authorization or "")
-        who = self._known.get(key)
-        if who is None:
-            who = authenticate(self.store, authorization)
-            if len(self._known) >= self.size:  # a crude bound; a miss costs one read
-                self._known.clear()
-            self._known[key] = who
-        return who

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -63,15 +62,21 @@ class Index:
     def rulebook(self, day: date) -> Rulebook:
         """Return the rulebook in force on `day`, parsed once per loaded set of versions."""
         with self.db.reading() as cur:
-            key = self._versions(cur, day)
-        return self._parsed(key, day)
+            key = self.versions(cur, day)
+        return self.parsed(key, day)
 
     @staticmethod
-    def _versions(cur, day: date) -> tuple:
+    def versions(cur, day: date) -> tuple:
+        """The key of the rulebook in force on `day`: the day and the versions loaded."""
         cur.execute(_VERSIONS)
         return (day, tuple(tuple(r) for r in cur.fetchall()))
 
-    def _parsed(self, key: tuple, day: date) -> Rulebook:
+    def cached(self, key: tuple) -> Rulebook | None:
+        """The rulebook of `key` if already parsed (needs no store), else None."""
+        rb = self._rb
+        return rb[1] if rb is not None and rb[0] == key else None
+
+    def parsed(self, key: tuple, day: date) -> Rulebook:
         # Called with no connection held: parsing reads the store on a connection of its own,
         # and a thread holding two could starve the pool. One thread parses; the others
         # wait for its result rather than all parse the same YAML at once.
@@ -80,88 +85,98 @@ class Index:
                 self._rb = (key, self.store.rulebook_in_force(day))
             return self._rb[1]
 
-    def _rows(self, cur, service: str, national_ids: list[str], subject_ids: list[str]) -> list:
-        """(subject_id, national_id, as_of, rulebook_id, version, decision, reasons) rows;
-        one statement per kind of key, so each uses its own index."""
+    def rows(self, cur, service: str, national_ids: list[str], subject_ids: list[str]) -> dict:
+        """The people found, by subject id: (subject_id, national_id, as_of, rulebook_id,
+        version, decision, reasons) rows; one statement per kind of key, so each uses its own
+        index."""
         if not national_ids and not subject_ids:
-            return []
+            return {}
         where = []
         if national_ids:
             where.append(f"s.national_id IN ({self.db.marks(len(national_ids))})")
         if subject_ids:
             where.append(f"s.subject_id IN ({self.db.marks(len(subject_ids))})")
         cur.execute(self.db.sql(_ROWS) + " OR ".join(where), (service, *national_ids, *subject_ids))
-        return cur.fetchall()
+        return {r[0]: r for r in cur.fetchall()}
 
-    def lookup(
-        self, service: str, day: date, national_ids: list[str], subject_ids: list[str]
-    ) -> tuple[Rulebook, dict[str, Answer], dict[str, Answer]]:
-        """Return the rulebook in force and the answers by national id and by subject id (only
-        the people found), read in one transaction."""
-        with self.db.reading() as cur:
-            key = self._versions(cur, day)
-            rows = {r[0]: r for r in self._rows(cur, service, national_ids, subject_ids)}
-        rb = self._parsed(key, day)
+    @staticmethod
+    def stale(rows: dict, rb: Rulebook, day: date) -> list[str]:
+        """The subjects whose row is from another day or another rulebook version."""
         today = day.isoformat()
-        stale = [
+        return [
             sid
             for sid, (_, _, as_of, rb_id, version, _, _) in rows.items()
             if str(as_of) != today or (rb_id, version) != (rb.id, rb.version)  # PG: a date
         ]
-        if stale:
-            rescore_subjects(self.store, stale, day)
-            with self.db.reading() as cur:
-                rows.update({r[0]: r for r in self._rows(cur, service, [], stale)})
+
+    @staticmethod
+    def answers(rows: dict) -> tuple[dict[str, Answer], dict[str, Answer]]:
+        """The answers by national id and by subject id."""
         by_nid, by_sid = {}, {}
         for sid, (_, nid, _, _, _, decision, reasons) in rows.items():
             a = Answer(sid, nid, decision or "allow", json.loads(reasons) if reasons else [])
             by_sid[sid] = a
             if nid is not None:
                 by_nid[nid] = a
-        return rb, by_nid, by_sid
+        return by_nid, by_sid
+
+    def lookup(
+        self, service: str, day: date, national_ids: list[str], subject_ids: list[str]
+    ) -> tuple[Rulebook, dict[str, Answer], dict[str, Answer]]:
+        """Return the rulebook in force and the answers by national id and by subject id (only
+        the people found), read in one transaction; stale rows are rescored first."""
+        with self.db.reading() as cur:
+            key = self.versions(cur, day)
+            rows = self.rows(cur, service, national_ids, subject_ids)
+        rb = self.parsed(key, day)
+        stale = self.stale(rows, rb, day)
+        if stale:
+            rescore_subjects(self.store, stale, day)
+            with self.db.reading() as cur:
+                rows.update(self.rows(cur, service, [], stale))
+        return rb, *self.answers(rows)
+
+
+# One encoding of the log's fixed detail, as it reads back.
+_DETAIL = {"purpose": "check"}
 
 
 def log_checks(
-    store,
+    db: Driver,
+    cur,
     actor: str,
     role: str,
     service: str,
     day: date,
     answers: list[Answer],
-    before: Callable[[object], None] | None = None,
-):
-    """Write one audit entry per person checked (once per person), all in one transaction.
+) -> None:
+    """Write one audit entry per person checked (once per person) on `cur`, a driver cursor
+    inside the caller's write transaction.
 
     The entries are chained by `store.audit.link`, as `store.audit.append` chains one, but
     the last link is read once and the rows are inserted together: a 400-person manifest
-    costs one round of writes, not 400. `before` runs first in the same
-    transaction, on its driver cursor (the budget's spend); if it raises, nothing is written.
-    The last link is read inside the write transaction, which serialises every writer, so
-    the chain is never forked.
+    costs one round of writes, not 400. The last link is read inside the write transaction,
+    which serialises every writer, so the chain is never forked.
     """
-    detail = json.loads(audit.canonical({"purpose": "check", "as_of": str(day)}))
     people, seen = [], set()
     for a in answers:
         if a.subject_id is not None and a.subject_id not in seen:
             seen.add(a.subject_id)
             people.append(a)
-    db = Driver(store.engine)
-    with db.writing() as cur:
-        if before is not None:
-            before(cur)
-        if not people:
-            return
-        cur.execute(_LAST)
-        last = cur.fetchone()
-        seq, prev = (last[0], last[1]) if last else (0, audit.GENESIS)
-        at = datetime.now(UTC).isoformat(timespec="microseconds")
-        rows = []
-        for a in people:
-            seq += 1
-            entry = {"seq": seq, "at": at, "actor": actor, "role": role, "action": "check",
-                     "subject_id": a.subject_id, "service": service,
-                     "detail": {**detail, "decision": a.decision}}  # fmt: skip
-            row = audit.link(entry, prev)
-            rows.append(tuple(row[c] for c in audit.COLUMNS))
-            prev = row["hash"]
-        cur.executemany(db.sql(_LOG), rows)
+    if not people:
+        return
+    detail = {**_DETAIL, "as_of": day.isoformat()}
+    cur.execute(_LAST)
+    last = cur.fetchone()
+    seq, prev = (last[0], last[1]) if last else (0, audit.GENESIS)
+    at = datetime.now(UTC).isoformat(timespec="microseconds")
+    rows = []
+    for a in people:
+        seq += 1
+        entry = {"seq": seq, "at": at, "actor": actor, "role": role, "action": "check",
+                 "subject_id": a.subject_id, "service": service,
+                 "detail": {**detail, "decision": a.decision}}  # fmt: skip
+        row = audit.link(entry, prev)
+        rows.append(tuple(row[c] for c in audit.COLUMNS))
+        prev = row["hash"]
+    cur.executemany(db.sql(_LOG), rows)

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from socialcredit.records import check_national_id
-from socialcredit.service.auth import CHALLENGE, Principal, Principals, authenticate, authorize
-from socialcredit.service.decisions import Answer, Index, log_checks
+from socialcredit.service.auth import Principal, authenticate, authorize
+from socialcredit.service.decisions import Index
 from socialcredit.service.limits import DEFAULT_BUDGET, PeopleBudget
 from socialcredit.service.metrics import Metrics
 from socialcredit.service.problems import Problem
-from socialcredit.store.tokens import token_revoked_on
 
 # Documents the scheme in OpenAPI; the header itself is read by `authenticate`, which gives
 # the precise 401 reasons (missing, malformed, unknown, revoked).
@@ -35,10 +32,6 @@ class Service:
     budget: PeopleBudget
     metrics: Metrics
     today: Callable[[], date]
-    principals: Principals = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.principals = Principals(self.store)
 
     def affordable(self, who: Principal, people: int) -> None:
         """Raise 422 when `people` is more than the token's whole budget (it can never pass)."""
@@ -49,34 +42,6 @@ class Service:
                 f"{people} people is more than token {who.token_id}'s budget of "
                 f"{limit} a minute — send at most {limit} at once",
             )
-
-    def record(
-        self, who: Principal, service: str, day: date, people: int, answers: list[Answer]
-    ) -> None:
-        """Spend `people` from the token's budget and log the `answers`, in one transaction.
-
-        Raise 429 (nothing spent, nothing logged: the answers must not be given) when the
-        budget is spent, and 401 when the token was revoked since it was read.
-        """
-        limit = who.rate or DEFAULT_BUDGET
-
-        def spend(cur) -> None:  # a driver cursor in the log's write transaction
-            if token_revoked_on(self.budget.db, cur, who.token_id):
-                self.principals.forget(who.token_id)
-                raise Problem(401, f"token {who.token_id} was revoked", headers=CHALLENGE)
-            wait, used = self.budget.spend(who.token_id, people, limit, cur)
-            if wait is not None:
-                raise Problem(
-                    429,
-                    f"token {who.token_id} may check {limit} people a minute and has checked "
-                    f"{used} in the last minute; retry in {wait} s",
-                    headers={"Retry-After": str(wait)},
-                )
-
-        log_checks(self.store, who.token_id, who.role, service, day, answers, before=spend)
-        self.metrics.people.inc(len(answers))
-        for decision, n in Counter(a.decision for a in answers).items():
-            self.metrics.decisions.labels(service, decision).inc(n)
 
 
 async def service(request: Request) -> Service:
@@ -94,18 +59,6 @@ def caller(*roles: str) -> Callable[..., Principal]:
     return dependency
 
 
-async def checker(request: Request, _: Bearer) -> Principal:
-    """The provider calling a check route; its token is re-read for revocation when the
-    check is logged (`Service.record`), so it may come from the cache of known callers.
-    Async, so a known caller costs no trip through the thread pool."""
-    principals = request.app.state.service.principals
-    header = request.headers.get("authorization")
-    who = principals.known(header)
-    if who is None:
-        who = await run_in_threadpool(principals.authenticate, header)
-    return authorize(who, ("provider",))
-
-
 def national_id(value: str, path: str) -> str:
     """Return the compact national id, or raise 422 naming `path`."""
     try:
@@ -117,7 +70,6 @@ def national_id(value: str, path: str) -> str:
 # What a route declares it needs, as FastAPI parameter types.
 Svc = Annotated[Service, Depends(service)]
 Source = Annotated[Principal, Depends(caller("source"))]
-Provider = Annotated[Principal, Depends(checker)]
 Subject = Annotated[Principal, Depends(caller("subject"))]
 Official = Annotated[Principal, Depends(caller("official"))]
 SeniorOfficial = Annotated[Principal, Depends(caller("senior_official"))]

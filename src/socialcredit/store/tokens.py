@@ -56,12 +56,21 @@ def get_token(store, token_id: str) -> dict | None:
     return d
 
 
-def token_revoked_on(db, cur, token_id: str) -> bool:
-    """Return whether the token is revoked (or gone), on a driver cursor (`store.driver`):
-    re-read inside the check path's write transaction."""
-    cur.execute(db.sql("SELECT revoked FROM tokens WHERE token_id = ?"), (token_id,))
+_FIELDS = ("secret_hash", "role", "subject_id", "source", "services", "rate", "revoked")
+_ROW = f"SELECT {', '.join(_FIELDS)} FROM tokens WHERE token_id = ?"  # on the driver
+
+
+def token_on(db, cur, token_id: str) -> dict | None:
+    """`get_token` on a driver cursor (`store.driver`): the check path reads its caller inside
+    its write transaction, so a token revoked a moment ago fails at once, in every worker."""
+    cur.execute(db.sql(_ROW), (token_id,))
     row = cur.fetchone()
-    return row is None or row[0] in (True, 1)
+    if row is None:
+        return None
+    d = dict(zip(_FIELDS, row, strict=True))
+    d["services"] = tuple(json.loads(d["services"] or "[]"))
+    d["revoked"] = d["revoked"] in (True, 1)
+    return d
 
 
 def revoke_token(store, token_id: str) -> bool:
