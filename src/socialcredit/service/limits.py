@@ -100,16 +100,17 @@ async def _no_receive():
 class RequestTimeout:
     """ASGI middleware: a request not answered within `timeout` seconds gets 503.
 
-    The app runs in a task of its own; at the deadline, if no answer has started, the client
-    gets a problem+json 503 and the task is left to finish in the background, its answer
-    dropped. A sync route runs in a worker thread, which cannot be stopped; what it writes
-    still lands (ingest and the log are idempotent per request, so a retry duplicates
-    nothing). Once an answer has started it is never cut off.
+    A timer is armed per request (no task of its own: that cost more than a check's
+    lookup). At the deadline, if no answer has started, the client gets a problem+json 503
+    from a task started then, and whatever the app sends later is dropped. A sync route runs
+    in a worker thread, which cannot be stopped; what it writes still lands (ingest and the
+    log are idempotent per request, so a retry duplicates nothing). Once an answer has
+    started it is never cut off.
     """
 
     def __init__(self, app, timeout: float = REQUEST_TIMEOUT) -> None:
         self.app, self.timeout = app, timeout
-        self._abandoned: set[asyncio.Task] = set()  # held so they are not collected early
+        self._late: set[asyncio.Task] = set()  # the 503s being sent, held until sent
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -124,29 +125,31 @@ class RequestTimeout:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        task = asyncio.create_task(self.app(scope, receive, sending))
+        def expire() -> None:
+            nonlocal dropped
+            if not started:
+                dropped = True
+                task = asyncio.get_running_loop().create_task(self._refuse(scope, send))
+                self._late.add(task)
+                task.add_done_callback(self._late.discard)
+
+        timer = asyncio.get_running_loop().call_later(self.timeout, expire)
         try:
-            done, _ = await asyncio.wait({task}, timeout=self.timeout)
-        except asyncio.CancelledError:  # the server is shutting down
-            task.cancel()
-            raise
-        if done or started:
-            await task
-            return
-        dropped = True
-        self._abandoned.add(task)
-        task.add_done_callback(self._finished)
+            await self.app(scope, receive, sending)
+        except Exception:
+            if not dropped:
+                raise
+            problems.log.exception("a request that timed out failed later")
+        finally:
+            timer.cancel()
+
+    async def _refuse(self, scope, send) -> None:
         detail = (
             f"no answer within {self.timeout:g} seconds; the request may still complete — "
             "retry it later (checks and records are safe to repeat)"
         )
         resp = problems.response(503, detail, scope.get("path"), headers={"Retry-After": "1"})
         await resp(scope, _no_receive, send)
-
-    def _finished(self, task: asyncio.Task) -> None:
-        self._abandoned.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            problems.log.error("a request that timed out failed later", exc_info=task.exception())
 
 
 class PeopleBudget:

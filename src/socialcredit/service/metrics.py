@@ -56,31 +56,51 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    """ASGI middleware: count and time every request by its route template and status."""
+    """ASGI middleware: count and time every request by its route template and status.
+
+    A request is counted when its answer is sent (a 503 for a request over the time limit
+    counts then, while its route may still run), or when the app fails without one (500).
+    """
 
     def __init__(self, app, metrics: Metrics, routes: list) -> None:
         # `routes` is the app's route list, to label requests answered before routing.
         self.app, self.metrics, self.routes = app, metrics, routes
+        self._series: dict[tuple, tuple] = {}  # labelled children, looked up once each
+
+    def _observe(self, scope, status: int, started: float) -> None:
+        key = (scope["method"], _route(scope, self.routes), status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (
+                self.metrics.latency.labels(key[0], key[1]),
+                self.metrics.requests.labels(key[0], key[1], str(status)),
+            )
+        series[0].observe(time.perf_counter() - started)
+        series[1].inc()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status, counted = 500, False
 
         async def sending(message):
-            nonlocal status
+            nonlocal status, counted
             if message["type"] == "http.response.start":
                 status = message["status"]
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                if not counted:
+                    counted = True
+                    self._observe(scope, status, started)
 
         try:
             await self.app(scope, receive, sending)
         finally:
-            route, method = _route(scope, self.routes), scope["method"]
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
-            self.metrics.requests.labels(method, route, str(status)).inc()
+            if not counted:
+                counted = True
+                self._observe(scope, status, started)
 
 
 def _route(scope, routes) -> str:
