@@ -19,9 +19,16 @@ GENESIS = "0" * 64
 FIELDS = ("seq", "at", "actor", "role", "action", "subject_id", "service", "detail")
 
 
+# What json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# default=str) builds on every call, built once: every check hashes two canonical texts.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+).encode
+
+
 def canonical(value: object) -> str:
     """Return the canonical JSON text of `value` (sorted keys, no spaces, UTF-8)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL(value)
 
 
 def entry_hash(entry: dict, prev_hash: str) -> str:
