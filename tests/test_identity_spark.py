@@ -14,6 +14,7 @@ import math
 import shutil
 from datetime import date
 
+import duckdb
 import pytest
 
 import socialcredit.identity as L
@@ -40,6 +41,12 @@ def _links(store: Store) -> dict[tuple[str, str], dict]:
 
 
 @pytest.fixture(scope="module")
+def spark():
+    """The process's Spark session (one JVM), which `link --engine spark` then uses too."""
+    return engine.session(cores=2, memory="2g")
+
+
+@pytest.fixture(scope="module")
 def city(tmp_path_factory):
     """A small city ingested, its model trained and linked on DuckDB, one link judged
     wrong by an official; return the folder and the judged pair."""
@@ -58,7 +65,7 @@ def city(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def linked(city, tmp_path_factory):
+def linked(city, spark, tmp_path_factory):
     """Relink copies of the store on DuckDB and on Spark (through `link --engine spark`);
     return both stores' link rows and both reports."""
     folder, _ = city
@@ -71,7 +78,6 @@ def linked(city, tmp_path_factory):
             report = L.link_batch(store, DAY, relink=True).to_json()
             store.close()
         else:
-            engine.session(cores=2, memory="2g")  # the JVM the CLI run then uses
             report = _cli_json(
                 "link", "--engine", "spark", "--relink", "--as-of", DAY.isoformat(),
                 "--db", f"sqlite:///{path}",
@@ -129,6 +135,28 @@ def test_an_officials_judgement_holds_on_spark_too(city, linked):
     assert row["subject_id"] != subject_id
     assert subject_id in row["explanation"]["excluded_by_judgement"]
     assert subject_id not in [c["subject_id"] for c in row["explanation"]["candidates"]]
+
+
+@pytest.mark.spark
+def test_names_compare_on_spark_exactly_as_on_duckdb(spark):
+    """Pairs where Splink's Scala Jaro-Winkler and DuckDB's disagree (an odd number of
+    half-transpositions), Han names, a character outside the BMP (two UTF-16 units in
+    the JVM), nulls."""
+    pairs = [("liuwenhao", "liufanhua"), ("lihanxin", "lixuan"), ("zhangweilu", "zhaoping"),
+             ("王伟", "王玮"), ("𠮷田", "吉田"), ("martha", "marhta"), ("ab", None)]  # fmt: skip
+    session = spark.newSession()
+    sp._register_similarities(session)
+    rows = session.createDataFrame(pairs, "l string, r string")
+    for name, duckdb_name in (("jaro_winkler", "jaro_winkler_similarity"),
+                              ("damerau_levenshtein", "damerau_levenshtein")):  # fmt: skip
+        got = [r[0] for r in rows.selectExpr(f"{name}(l, r)").collect()]
+        want = [
+            duckdb.sql(f"SELECT {duckdb_name}($l, $r)::DOUBLE", params={"l": a, "r": b}).fetchall()[
+                0
+            ][0]
+            for a, b in pairs
+        ]
+        assert got == want, name
 
 
 def test_the_spark_settings_carry_the_trained_probabilities_in_sparks_dialect():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from datetime import date
 
@@ -35,7 +36,6 @@ def session(cores: int | None = None, memory: str | None = None):
     if _session is not None:
         return _session
     from pyspark.sql import SparkSession
-    from splink.backends.spark import similarity_jar_location
 
     cores = cores or os.cpu_count() or 1
     memory = memory or os.environ.get("SOCIALCREDIT_SPARK_MEMORY", "4g")
@@ -44,13 +44,12 @@ def session(cores: int | None = None, memory: str | None = None):
             "the spark engine needs Java 17 or later: install a JDK (e.g. Debian's "
             "openjdk-17-jre-headless) or set JAVA_HOME"
         )
+    # Python workers (identity linkage's Arrow UDFs) run this interpreter, with its packages
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master(f"local[{cores}]")
         .appName("socialcredit")
         .config("spark.driver.memory", memory)
-        # Splink's string similarity functions (jaro_winkler, damerau_levenshtein) for
-        # identity linkage on Spark (identity/spark.py); the JVM loads them only at start
-        .config("spark.jars", similarity_jar_location())
         # one machine: a few partitions per core, not the 200 meant for a cluster
         .config("spark.sql.shuffle.partitions", str(2 * cores))
         .config("spark.default.parallelism", str(2 * cores))

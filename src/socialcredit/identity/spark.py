@@ -7,6 +7,12 @@ takes its stored twin's trained m and u probabilities; the blocking rules are th
 force, translated by Splink (sqlglot). Spark scores the blocked pairs and keeps each
 record's best few; only those come back, and DuckDB ranks and explains them with the code
 the DuckDB path uses (`model.best_candidates`), so both engines answer in one shape.
+
+The string similarities the comparisons call are DuckDB's own functions, run on Spark as
+Arrow UDFs, not the Scala UDFs in Splink's jar: that jar's Jaro counts an odd number of
+half-transpositions as a fraction where DuckDB (like Winkler's strcmp95) rounds it down,
+so "liuwenhao"/"liufanhua" scored 0.69 on Spark and 0.81 on DuckDB, and on a 100,000-record
+city 0.5% of the records' link confidences differed between the engines.
 """
 
 from __future__ import annotations
@@ -74,8 +80,7 @@ def predict(
 ) -> list[dict]:
     """Score the blocked pairs on Spark; return what `model.predict` returns on DuckDB.
 
-    `spark` is a SparkSession started with Splink's similarity jar (default: the
-    process's, engine/spark.py `session`).
+    `spark` is a SparkSession (default: the process's, engine/spark.py `session`).
     """
     from splink.backends.spark import SparkAPI
 
@@ -91,7 +96,10 @@ def predict(
     # Splink breaks lineage by writing its big intermediate tables as Parquet there
     session.sparkContext.setCheckpointDir(scratch)
     try:
-        db = SparkAPI(spark_session=session, break_lineage_method="parquet")
+        db = SparkAPI(
+            spark_session=session, break_lineage_method="parquet", register_udfs_automatically=False
+        )
+        _register_similarities(session)
         inputs = [
             db.register(subjects.cast(m.SCHEMA), dataset_display_name=m.SUBJECTS),
             db.register(records.cast(m.SCHEMA), dataset_display_name=m.RECORDS),
@@ -137,3 +145,32 @@ def _best(session, scored: str, keep: int, judged: pa.Table | None) -> pa.Table:
         .select(*columns)
         .toArrow()
     )
+
+
+def _duckdb(function: str, left: pa.Array, right: pa.Array) -> pa.Array:
+    con = duckdb.connect(config={"threads": 1})  # one thread: the rows keep their order
+    con.register("pairs", pa.table({"l": left, "r": right}))
+    sql = f"SELECT {function}(l, r)::DOUBLE FROM pairs"
+    return con.sql(sql).to_arrow_table().column(0).combine_chunks()
+
+
+def jaro_winkler(left: pa.Array, right: pa.Array) -> pa.Array:
+    """Return DuckDB's jaro_winkler_similarity of each pair (null where either is null)."""
+    return _duckdb("jaro_winkler_similarity", left, right)
+
+
+def damerau_levenshtein(left: pa.Array, right: pa.Array) -> pa.Array:
+    """Return DuckDB's damerau_levenshtein of each pair (null where either is null)."""
+    return _duckdb("damerau_levenshtein", left, right)
+
+
+# The functions Splink's Spark dialect calls in the comparisons, by the name it calls them
+SIMILARITIES = {"jaro_winkler": jaro_winkler, "damerau_levenshtein": damerau_levenshtein}
+
+
+def _register_similarities(session) -> None:
+    """Register SIMILARITIES on a Spark session, run as Arrow UDFs (a batch at a time)."""
+    from pyspark.sql.functions import arrow_udf
+
+    for name, fn in SIMILARITIES.items():
+        session.udf.register(name, arrow_udf(fn, "double"))
