@@ -15,15 +15,17 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from itertools import repeat
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from socialcredit.dates import parse_date
 from socialcredit.ingest_columns import Checked, Unfit, check_batch
 from socialcredit.records import IDENTITY, RecordParser, Reject, canonical_json, check_national_id
 from socialcredit.store import Store
+from socialcredit.store.bulk import Encoded, encode
+from socialcredit.store.records import STAGE_COLUMNS
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 CHUNK = 50_000
@@ -218,12 +220,12 @@ def _ingest(
     chunks = iter(chunks)
     done = 0
 
-    def read_next() -> tuple[list[Parsed], Checked | None, int] | None:
+    def read_next() -> tuple[list[Parsed], _Plain | None, int] | None:
         """Read and check the next chunk (in the pool's one thread, one call at a time)."""
         chunk = next(chunks, None)
         if chunk is None:
             return None
-        first, checked = done + 1, None
+        first, plain = done + 1, None
         if isinstance(chunk, pa.RecordBatch):
             try:
                 checked = check_batch(parser, chunk, first)
@@ -231,10 +233,11 @@ def _ingest(
                 rows = chunk.to_pylist()
             else:
                 rows = chunk.take(pa.array(checked.slow, pa.int64())).to_pylist()
+                plain = _Plain.of(checked, store)
             numbers = (
-                [first + i for i in checked.slow] if checked else range(first, first + len(rows))
+                [first + i for i in checked.slow] if plain else range(first, first + len(rows))
             )
-            return _parse(parser, numbers, rows), checked, chunk.num_rows
+            return _parse(parser, numbers, rows), plain, chunk.num_rows
         return _parse(parser, range(first, first + len(chunk)), chunk), None, len(chunk)
 
     # The next chunk is read and checked while this one is written: the database drivers
@@ -242,10 +245,10 @@ def _ingest(
     with ThreadPoolExecutor(max_workers=1) as pool:
         got = read_next()
         while got is not None:
-            parsed, checked, n = got
+            parsed, plain, n = got
             done += n
             ahead = pool.submit(read_next)
-            run.apply(parsed, checked=checked)
+            run.apply(parsed, plain=plain)
             if progress:
                 progress(done, max(total, done))
             got = ahead.result()
@@ -270,6 +273,41 @@ def _row_no(item: tuple) -> int:
     return item[0]
 
 
+def _people(fast: pa.Table) -> pa.Table:
+    """The identity each person's plain rows give: field by field the last value given, as
+    `_Run._subject` takes it row by row; columns as in store.records.PEOPLE."""
+    last = (
+        fast.select(["national_id", "subject_id", *(f"id_{f}" for f in IDENTITY)])
+        .group_by(["national_id", "subject_id"], use_threads=False)
+        .aggregate([(f"id_{f}", "last") for f in IDENTITY])
+    )
+    return last.rename_columns([c.removeprefix("id_").removesuffix("_last")
+                                for c in last.column_names])  # fmt: skip
+
+
+@dataclass
+class _Plain:
+    """The plain rows of a Parquet chunk, checked and made ready for the store before its
+    write transaction begins (in the reading thread, while the previous chunk is written)."""
+
+    checked: Checked
+    rows: pa.Table  # checked.fast with each person's subject id
+    staged: Encoded  # every row, as store.records.STAGE_COLUMNS
+    people: Encoded  # the identity every row gives, as store.records.PEOPLE
+
+    @classmethod
+    def of(cls, checked: Checked, store: Store) -> _Plain:
+        fast = checked.fast
+        # A person's subject id is a function of the national id (Store.subject_id_for),
+        # computed once per person of the chunk; add_people checks stored subjects agree.
+        nids = pc.unique(fast["national_id"])
+        sids = pa.array([store.subject_id_for(n) for n in nids.to_pylist()], pa.string())
+        fast = fast.append_column("subject_id", sids.take(pc.index_in(fast["national_id"], nids)))
+        dialect = store.engine.dialect.name
+        staged = encode(dialect, fast.select([c for c in STAGE_COLUMNS if c in fast.column_names]))
+        return cls(checked, fast, staged, encode(dialect, _people(fast)))
+
+
 Parsed = tuple[int, dict, "dict | Reject"]  # row number, raw row, record or reject
 
 
@@ -291,8 +329,7 @@ class _Replay:
 class _Chunk:
     """What one chunk will write."""
 
-    rows: list[tuple] = field(default_factory=list)
-    row_nos: list[int] = field(default_factory=list)  # the file row of each of `rows`
+    rows: list[tuple] = field(default_factory=list)  # in store.records.STAGE_COLUMNS order
     written: dict[Key, tuple[int, int, str]] = field(default_factory=dict)  # index, version, digest
     supersede: list[int] = field(default_factory=list)
     rejects: dict[int, tuple[Reject, dict]] = field(default_factory=dict)
@@ -309,39 +346,36 @@ class _Run:
         self.store, self.label, self.file_digest = store, label, file_digest
         self.source, self.as_of, self.report = source, as_of, report
         self.replays: dict[Key, _Replay] = {}
-        # Dates as ISO text: SQLite stores them so and PostgreSQL's COPY reads them.
-        self.as_of_text = as_of.isoformat()
-        now = datetime.now(UTC).replace(tzinfo=None)
-        self.ingested_at_text = now.isoformat(" ", timespec="microseconds")
+        self.ingested_at = datetime.now(UTC).replace(tzinfo=None)
 
     def apply(self, parsed: list[Parsed], replay: bool = True,
-              checked: Checked | None = None) -> None:  # fmt: skip
+              plain: _Plain | None = None) -> None:  # fmt: skip
         """Write one chunk in one transaction, then count it in the report.
 
-        `checked` holds the plain rows of a Parquet chunk, already normalised; those that
-        are new records or exact duplicates are written here by column, the rest join
-        `parsed` for `_decide` (see `_split_fast`).
+        `plain` holds the plain rows of a Parquet chunk, already normalised; those that
+        are new records are staged and written by column, exact duplicates counted, the
+        rest join `parsed` for `_decide` (see `_split_fast`).
         """
         c = _Chunk()
+        fast, dups = None, 0
         with self.store.ingest_batch() as tx:
             recs = [rec for _, _, rec in parsed if not isinstance(rec, Reject)]
             keys = {(r["source"], r["record_id"]) for r in recs}
-            fast = None
-            if checked is not None and checked.fast.num_rows:
-                fast = checked.fast
-                fast_keys = list(zip(fast["source"].to_pylist(), fast["record_id"].to_pylist(),
-                                     strict=True))  # fmt: skip
-                history = tx.histories(keys.union(fast_keys))
-                fast, dups, demoted = self._split_fast(fast, fast_keys, keys, recs, history)
+            history = tx.histories(keys)
+            people = None
+            if plain is not None and plain.rows.num_rows:
+                staged = tx.stage(plain.staged)
+                fast, dups, demoted = self._split_fast(plain.rows, keys, recs, staged)
+                people = plain.people
+                if fast.num_rows < plain.rows.num_rows:
+                    kept = pc.is_in(plain.rows["file_row"], value_set=fast["file_row"])
+                    tx.unstage(plain.rows["file_row"].filter(pc.invert(kept)).to_pylist())
+                    people = encode(self.store.engine.dialect.name, _people(fast))
                 if demoted:
-                    parsed = sorted(parsed + self._reparse(checked, demoted), key=_row_no)
+                    history.update(staged)
+                    parsed = sorted(parsed + self._reparse(plain.checked, demoted), key=_row_no)
                     recs = [rec for _, _, rec in parsed if not isinstance(rec, Reject)]
-            else:
-                history = tx.histories(keys)
-            nids = {r["national_id"] for r in recs if r["national_id"]}
-            if fast is not None:
-                nids.update(fast["national_id"].to_pylist())
-            known = tx.subjects_for(nids)
+            known = tx.subjects_for({r["national_id"] for r in recs if r["national_id"]})
             for item in parsed:
                 row_no, raw, rec = item
                 if isinstance(rec, Reject):
@@ -349,13 +383,13 @@ class _Run:
                 else:
                     self._decide(c, item, history.get((rec["source"], rec["record_id"]), []),
                                  known, replay)  # fmt: skip
-            rows = c.rows
-            if fast is not None and fast.num_rows:
-                rows = self._fast_rows(c, fast, known)
             tx.add_subjects(list(c.new_subjects.values()))
             tx.update_identities(list(c.changed.values()))
+            if people is not None and fast.num_rows:
+                tx.add_people(people, self.as_of)
             tx.supersede(c.supersede, self.as_of)
-            tx.add_records(rows)
+            tx.stage_rows(c.rows)
+            tx.write_staged(self.as_of, self.ingested_at)
             tx.add_rejects([self._reject_row(r, raw) for r, raw in c.rejects.values()])
         self._count(parsed, c)  # only a committed chunk counts
         if fast is not None:
@@ -363,9 +397,8 @@ class _Run:
             self.report.duplicates += dups
 
     def _split_fast(
-        self, fast: pa.Table, keys: list[Key], slow_keys: set[Key], slow_recs: list[dict],
-        history: dict,
-    ) -> tuple[pa.Table, int, list[int]]:  # fmt: skip
+        self, fast: pa.Table, slow_keys: set[Key], slow_recs: list[dict], history: dict
+    ) -> tuple[pa.Table, int, list[int]]:
         """Split the plain rows into new records, exact duplicates and rows for `_decide`.
 
         A row is new when its record is in neither the store nor the rest of the chunk, a
@@ -375,19 +408,22 @@ class _Run:
         Return the new rows, the number of duplicates and the file rows for `_decide`.
         """
         new: Iterable[int]
-        unique = set(keys)
+        keys = pc.binary_join_element_wise(fast["source"], fast["record_id"], "\0")
         if (
             not history
             and not self.replays
-            and len(unique) == len(keys)
-            and unique.isdisjoint(slow_keys)
-        ):  # a first load: every row is new
+            and pc.count_distinct(keys).as_py() == len(keys)
+            and not (slow_keys and pc.any(pc.is_in(keys, pa.array(
+                [f"{s}\0{r}" for s, r in slow_keys]))).as_py())
+        ):  # a first load: every row is new  # fmt: skip
             new, slow, dups = range(len(keys)), [], 0
         else:
             new, slow, dups = [], [], 0
-            counts = Counter(keys)
+            pairs = list(zip(fast["source"].to_pylist(), fast["record_id"].to_pylist(),
+                             strict=True))  # fmt: skip
+            counts = Counter(pairs)
             digests = fast["digest"].to_pylist()
-            for i, key in enumerate(keys):
+            for i, key in enumerate(pairs):
                 if counts[key] > 1 or key in slow_keys or key in self.replays:
                     slow.append(i)
                 elif key in history:
@@ -397,14 +433,14 @@ class _Run:
                         slow.append(i)
                 else:
                     new.append(i)
-        nids = fast["national_id"].to_pylist()
         slow_nids = {r["national_id"] for r in slow_recs if r["national_id"]}
-        slow_nids.update(nids[i] for i in slow)
-        if slow_nids:
+        if slow_nids or slow:
+            nids = fast["national_id"].to_pylist()
+            slow_nids.update(nids[i] for i in slow)
             kept = [i for i in new if nids[i] not in slow_nids]
             slow = sorted([*slow, *(i for i in new if nids[i] in slow_nids)])
             new = kept
-        row_nos = fast["row"].to_pylist() if slow else []
+        row_nos = fast["file_row"].to_pylist() if slow else []
         if len(new) < fast.num_rows:
             fast = fast.take(pa.array(list(new), pa.int64()))
         return fast, dups, [row_nos[i] for i in slow]
@@ -416,50 +452,6 @@ class _Run:
         raws = checked.batch.take(pa.array([n - first for n in row_nos], pa.int64())).to_pylist()
         return [(n, raw, checked.parser.parse(raw, n)) for n, raw in zip(row_nos, raws,
                                                                         strict=True)]  # fmt: skip
-
-    def _fast_rows(self, c: _Chunk, fast: pa.Table, known: dict) -> list[tuple]:
-        """Stage the new plain records and their subjects; return every row, in file order.
-
-        A subject takes, field by field, the last identity value its rows give, as
-        `_subject` does row by row.
-        """
-        ident = ("name", "birth_date", "sex", "address", "phone")
-        last = (
-            fast.select(["national_id", *(f"id_{f}" for f in ident)])
-            .group_by("national_id", use_threads=False)
-            .aggregate([(f"id_{f}", "last") for f in ident])
-        )
-        sids = {}
-        for nid, *values in zip(*(last[n].to_pylist() for n in last.column_names), strict=True):
-            identity = {f: v for f, v in zip(ident, values, strict=True) if v is not None}
-            identity["birth_date"] = date.fromisoformat(identity["birth_date"])
-            subject = known.get(nid)
-            if subject is None:
-                sid = sids[nid] = self.store.subject_id_for(nid)
-                c.new_subjects[nid] = {"subject_id": sid, "national_id": nid, "kind": "person",
-                                       "created_on": self.as_of, **identity}  # fmt: skip
-                continue
-            sids[nid] = subject["subject_id"]
-            if any(subject.get(f) != v for f, v in identity.items()):
-                subject.update(identity)
-                c.changed[subject["subject_id"]] = subject
-        col = fast.column
-        n = fast.num_rows
-        rows = list(zip(
-            col("source").to_pylist(), col("record_id").to_pylist(), repeat(1, n),
-            col("digest").to_pylist(), [sids[x] for x in col("national_id").to_pylist()],
-            col("national_id").to_pylist(), col("type").to_pylist(),
-            col("occurred_at").to_pylist(), col("quantity").to_pylist(),
-            col("points").to_pylist(), col("case_no").to_pylist(), col("status").to_pylist(),
-            col("attrs").to_pylist(), repeat(self.as_of_text, n),
-            repeat(self.ingested_at_text, n), repeat(None, n), repeat(None, n),
-            col("warnings").to_pylist(), strict=True,
-        ))  # fmt: skip
-        if not c.rows:
-            return rows
-        order = sorted(range(len(c.rows) + n), key=(c.row_nos + col("row").to_pylist()).__getitem__)
-        both = c.rows + rows
-        return [both[i] for i in order]
 
     def _decide(self, c: _Chunk, item: Parsed, versions: list, known: dict,
                 replay: bool) -> None:  # fmt: skip
@@ -503,18 +495,16 @@ class _Run:
         if prev_seq is not None:
             c.supersede.append(prev_seq)
         elif prev_version:  # written earlier in this chunk: supersede it before it is written
-            c.rows[index] = c.rows[index][:15] + (self.as_of_text,) + c.rows[index][16:]
+            c.rows[index] = c.rows[index][:14] + (self.as_of,) + c.rows[index][15:]
         c.status[row_no] = "correction" if prev_version else "accepted"
         subject_id = self._subject(c, rec, known) if rec["national_id"] else None
         c.written[key] = (len(c.rows), prev_version + 1, digest)
-        c.row_nos.append(row_no)
         warnings = json.dumps(rec["warnings"], ensure_ascii=False) if rec["warnings"] else None
-        # In store.records.RECORD_COLUMNS order.
+        # In store.records.STAGE_COLUMNS order.
         c.rows.append((
-            rec["source"], rec["record_id"], prev_version + 1, digest, subject_id,
-            rec["national_id"], rec["type"], str(rec["occurred_at"]), rec["quantity"],
-            rec["points"], rec["case_no"], rec["status"], rec["attrs_json"],
-            self.as_of_text, self.ingested_at_text, None, None, warnings,
+            row_no, rec["source"], rec["record_id"], prev_version + 1, digest, subject_id,
+            rec["national_id"], rec["type"], rec["occurred_at"], rec["quantity"],
+            rec["points"], rec["case_no"], rec["status"], rec["attrs_json"], None, warnings,
         ))  # fmt: skip
 
     def _subject(self, c: _Chunk, rec: dict, known: dict) -> str:

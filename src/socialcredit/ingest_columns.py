@@ -51,7 +51,7 @@ class Unfit(Exception):
 class Checked:
     """One batch, checked: `fast` holds its plain rows, normalised; `slow` the others."""
 
-    fast: pa.Table  # row, the record's fields, attrs, digest, warnings and identity fields
+    fast: pa.Table  # file_row, the record's fields, attrs, digest, warnings, identity fields
     slow: list[int]  # indexes into the batch of the rows for the row parser
     batch: pa.RecordBatch
     first_row: int  # the file row of the batch's first row
@@ -147,7 +147,7 @@ def check_batch(parser: RecordParser, batch: pa.RecordBatch, first_row: int) -> 
     )
     rows = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
     fast = pa.table({
-        "row": rows, "source": source, "record_id": record_id, "type": rtype,
+        "file_row": rows, "source": source, "record_id": record_id, "type": rtype,
         "occurred_at": occurred, "national_id": nid, "quantity": quantity, "points": points,
         "case_no": case_no, "status": status, "attrs": attrs_json, "warnings": warnings,
         **{f"id_{f}": attrs[f] for f in ("name", "birth_date", "sex", "address", "phone")},
