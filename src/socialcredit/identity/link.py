@@ -11,12 +11,16 @@ through every later batch and retraining.
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
+import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from socialcredit.identity import batch
 from socialcredit.identity import model as m
 from socialcredit.identity import store as s
 from socialcredit.identity.decide import decide
@@ -167,35 +171,96 @@ def link_batch(
 
     Trains a model first when none is stored or `retrain` is set. `relink` re-decides the
     links the model made earlier too (never those an official confirmed). `predict` scores
-    the pairs: model.predict on DuckDB, or identity/spark.py's on Spark.
+    the pairs: model.predict on DuckDB, or identity/spark.py's on Spark. The records are
+    read, featured, decided and written column-wise (identity/batch.py); those an official
+    judged go through `decide` one by one.
     """
     report = LinkReport(day, _threshold(store, day))
     _index_new_subjects(store)
+    pending = s.unkeyed_table(store, pending_only=not relink)
     if relink:
-        pending = [
-            r for r in s.unkeyed_records(store, pending_only=False) if r["state"] != "confirmed"
-        ]
-    else:
-        pending = s.unkeyed_records(store, pending_only=True)
+        pending = pending.filter(pc.fill_null(pc.not_equal(pending["state"], "confirmed"), True))
     model = None if retrain else s.load_model(store)
     people = s.subject_table(store)
-    if model is None and people.num_rows and (pending or retrain):
+    if model is None and people.num_rows and (pending.num_rows or retrain):
         try:
             train(store, day)
         except IdentityError as e:
             report.problems.append({"source": None, "record_id": None, "problem": str(e)})
         model = s.load_model(store)
     report.model_version = model["version"] if model else None
-    if pending:
-        judged = s.judgements_for(store, {(r["source"], r["record_id"]) for r in pending})
-        table, problems = _prepare(pending, report)
-        scored = []
-        if model is not None:
-            scored = predict(people, table, model, judged=_judged_pairs(pending, judged))
-        _decide(store, pending, scored, judged, problems, model, day, report)
+    if pending.num_rows:
+        _link_table(store, pending, people, model, day, report, predict)
     counts = {k: v for k, v in report.to_json().items() if k != "problems"}
     store.audit("socialcredit", "system", "link.batch", detail=counts)
     return report
+
+
+def _link_table(
+    store: Store,
+    pending: pa.Table,
+    people: pa.Table,
+    model: dict | None,
+    day: date,
+    report: LinkReport,
+    predict,
+) -> None:
+    """Score, decide and write a batch of pending records (store.unkeyed_table)."""
+    con = duckdb.connect()
+    con.register("__pending", pending)
+    feats = batch.features(con, "__pending")
+    con.register("__features", feats)
+    said = con.sql(
+        "SELECT p.seq, p.source, p.record_id, f.problems FROM __pending p"
+        " JOIN __features f ON f.uid = p.seq::VARCHAR WHERE len(f.problems) > 0"
+    ).to_arrow_table()
+    problems = dict(zip(said["seq"].to_pylist(), said["problems"].to_pylist(), strict=True))
+    report.problems += [
+        {"source": r["source"], "record_id": r["record_id"], "problem": p}
+        for r in said.to_pylist()
+        for p in r["problems"]
+    ]
+    every = s.judgements_for(store)  # officials' work: few, read whole
+    keys = zip(pending["source"].to_pylist(), pending["record_id"].to_pylist(), strict=True)
+    judged = {k: every[k] for k in set(keys) & every.keys()}
+    hand = [
+        r
+        for r in con.sql(
+            "SELECT seq, source, record_id, state, link_subject,"
+            " TRY_CAST(linked_on AS DATE) AS linked_on FROM __pending"
+        ).to_arrow_table().to_pylist()
+        if (r["source"], r["record_id"]) in judged
+    ] if judged else []  # fmt: skip
+    problems = defaultdict(list, problems)
+    report.considered += pending.num_rows - len(hand)  # `_decide` counts the others
+    if model is None:
+        report.waiting += pending.num_rows - len(hand)
+        _decide(store, hand, [], judged, problems, model, day, report)
+        return
+    records = feats.select(["uid", *FEATURES])
+    if predict is m.predict:
+        scored = m.predict_table(people, records, model, judged=_judged_pairs(hand, judged))
+    else:
+        rows = predict(people, records, model, judged=_judged_pairs(hand, judged))
+        scored = pa.Table.from_pylist(rows, schema=m.RANKED)
+    con.register("__scored", scored)
+    seqs = pa.table({"seq": pa.array([r["seq"] for r in hand], pa.int64())})
+    con.register("__judged_seqs", seqs)
+    con.execute(
+        """CREATE TEMP TABLE __todo AS
+           SELECT p.seq, p.source, p.record_id, p.state, p.link_subject,
+                  TRY_CAST(p.linked_on AS DATE) AS linked_on, f.problems
+           FROM __pending p JOIN __features f ON f.uid = p.seq::VARCHAR
+           WHERE p.seq NOT IN (SELECT seq FROM __judged_seqs)"""
+    )
+    table = batch.decisions(con, "__todo", "__scored", report.threshold, report.model_version,
+                            day.isoformat())  # fmt: skip
+    for count in pc.value_counts(table["state"]).to_pylist():
+        setattr(report, count["values"], getattr(report, count["values"]) + count["counts"])
+    s.write_link_table(store, table)
+    mine = pa.array([str(r["seq"]) for r in hand], pa.string())
+    picked = scored.filter(pc.is_in(scored["record_uid"], mine))
+    _decide(store, hand, m.rows(picked), judged, problems, model, day, report)
 
 
 def _keys(items: Iterable) -> set[tuple[str, str]]:

@@ -303,14 +303,27 @@ def predict(
     candidate and a judged-same one, the explanation as JSON text (`explanation_sql`;
     None for the others).
     """
+    return rows(predict_table(subjects, records, model, keep, population, tf, judged))
+
+
+def predict_table(
+    subjects: pa.Table,
+    records: pa.Table,
+    model: dict,
+    keep: int = 5,
+    population: int | None = None,
+    tf: dict[str, pa.Table] | None = None,
+    judged: pa.Table | None = None,
+) -> pa.Table:
+    """`predict`, as an Arrow table (RANKED): what a batch of a million records needs."""
     check(model)
     if subjects.num_rows == 0 or records.num_rows == 0:
-        return []
+        return RANKED.empty_table()
     body = applied(model, population or subjects.num_rows)
     con = duckdb.connect()
     linker = _linker(subjects, records, body, tf, con)
     scored = linker.inference.predict(warning_mode="never").physical_name
-    return best_candidates(con, scored, body, keep, judged)
+    return ranked(con, scored, body, keep, judged)
 
 
 def applied(model: dict, population: int) -> dict:
@@ -331,12 +344,24 @@ def applied(model: dict, population: int) -> dict:
 def best_candidates(
     con: duckdb.DuckDBPyConnection, scored: str, body: dict, keep: int, judged: pa.Table | None
 ) -> list[dict]:
+    """`ranked`, as a list of dicts (what `predict` returns)."""
+    return rows(ranked(con, scored, body, keep, judged))
+
+
+def rows(table: pa.Table) -> list[dict]:
+    """Return a RANKED table as dicts, one a candidate."""
+    return table.select(list(_RANK_COLUMNS)).to_pylist()
+
+
+def ranked(
+    con: duckdb.DuckDBPyConnection, scored: str, body: dict, keep: int, judged: pa.Table | None
+) -> pa.Table:
     """Rank the scored pairs (a table, or a query in parentheses) per record and explain
-    the ones that count.
+    the ones that count; return them as RANKED.
 
     Ranking, the judgements and the explanations (JSON text, see `explanation_sql`) are
-    done in DuckDB; only the kept candidates come back to Python, and only the best of
-    each record and a judged-same one are explained.
+    done in DuckDB; only the kept candidates come back, and only the best of each record
+    and a judged-same one are explained.
     """
     judged = judged if judged is not None else JUDGED.empty_table()
     con.register("__judged", judged)
@@ -360,18 +385,16 @@ def best_candidates(
             ORDER BY record_uid, rank"""
     ).arrow()
     table = table.read_all() if hasattr(table, "read_all") else table
-    cols = {name: table.column(name).to_pylist() for name in _RANK_COLUMNS}
-    return [
-        {name: cols[name][i] for name in _RANK_COLUMNS if name != "explanation"}
-        | {"explanation": cols["explanation"][i]}
-        for i in range(table.num_rows)
-    ]
+    return table.cast(RANKED)
 
 
 JUDGED = pa.schema([("record_uid", pa.string()), ("subject_uid", pa.string()),
                     ("same", pa.bool_())])  # fmt: skip
 _RANK_COLUMNS = ("record_uid", "subject_uid", "rank", "match_probability", "match_weight",
                  "explanation")  # fmt: skip
+RANKED = pa.schema([("record_uid", pa.string()), ("subject_uid", pa.string()),
+                    ("rank", pa.int64()), ("match_probability", pa.float64()),
+                    ("match_weight", pa.float64()), ("explanation", pa.string())])  # fmt: skip
 
 
 def _text(value: str) -> str:

@@ -206,6 +206,25 @@ def unkeyed_records(
     return out
 
 
+def unkeyed_table(store: Store, pending_only: bool = True) -> pa.Table:
+    """`unkeyed_records` of a whole batch, as Arrow: seq, source, record_id, attrs (JSON
+    text, unparsed), state, link_subject, linked_on (ISO text)."""
+    where = "r.national_id IS NULL" + (" AND r.subject_id IS NULL" if pending_only else "")
+    sql = (
+        "SELECT r.seq, r.source, r.record_id, r.attrs, l.state, l.subject_id, l.linked_on"
+        f" FROM records r LEFT JOIN identity_links l ON l.seq = r.seq WHERE {where}"
+        " ORDER BY r.seq"
+    )
+    with store._read() as conn:
+        rows = conn.exec_driver_sql(sql).fetchall()
+    names = ("seq", "source", "record_id", "attrs", "state", "link_subject", "linked_on")
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    days = [None if d is None else str(d) for d in columns[-1]]
+    types = (pa.int64(), *[pa.string()] * 5)
+    arrays = [pa.array(c, t) for c, t in zip(columns[:-1], types, strict=True)]
+    return pa.table([*arrays, pa.array(days, pa.string())], names=names)
+
+
 def _by_source(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for source, record_id in keys:
@@ -234,13 +253,31 @@ def write_links(store: Store, rows: list[dict]) -> None:
     stored = [
         tuple(_explanation(r) if c == "explanation" else r[c] for c in LINK_COLUMNS) for r in rows
     ]
-    joins = [
-        (r["subject_id"], r["confidence"], r["seq"])
-        if r["state"] in ("linked", "confirmed")
-        else (None, None, r["seq"])
-        for r in rows
-    ]
     old = [r["seq"] for r in rows if r.get("replaces", True)]
+    _write_links(store, stored, old)
+
+
+def write_link_table(store: Store, table: pa.Table) -> None:
+    """`write_links` from Arrow: LINK_COLUMNS (the explanation as JSON text) and
+    `replaces`, as identity/batch.py decides a batch."""
+    if table.num_rows == 0:
+        return
+    columns = [table.column(c).to_pylist() for c in LINK_COLUMNS]
+    stored = list(zip(*columns, strict=True))
+    replaces = table.column("replaces").to_pylist()
+    _write_links(store, stored, [seq for seq, r in zip(columns[0], replaces, strict=True) if r])
+
+
+def _write_links(store: Store, stored: list[tuple], old: list[int]) -> None:
+    """Replace the link rows of `old`, insert `stored` (LINK_COLUMNS tuples) and set each
+    record's subject_id and link_confidence from its link, in one transaction."""
+    at = {c: i for i, c in enumerate(LINK_COLUMNS)}
+    joins = [
+        (r[at["subject_id"]], r[at["confidence"]], r[at["seq"]])
+        if r[at["state"]] in ("linked", "confirmed")
+        else (None, None, r[at["seq"]])
+        for r in stored
+    ]
     mark = "%s" if store.dialect == "postgresql" else "?"
     set_subject = (
         f"UPDATE records SET subject_id = {mark}, link_confidence = {mark} WHERE seq = {mark}"
