@@ -22,7 +22,9 @@ model was cached). The goal: under 100 ms a record.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import importlib
 import json
 import logging
 import os
@@ -133,6 +135,49 @@ def splink_baseline(store, model: dict) -> tuple[float, float, int]:
     return *clock.read(), n
 
 
+# link_batch's stages: (module, function) timed while it runs
+STAGES = {
+    "read records and subjects (store -> Arrow)": [
+        ("socialcredit.identity.store", "unkeyed_table"),
+        ("socialcredit.identity.store", "subject_table"),
+    ],
+    "features (JSON and normalising, DuckDB)": [("socialcredit.identity.batch", "features")],
+    "score and rank: Splink predict + explanations": [
+        ("socialcredit.identity.model", "predict_table")
+    ],
+    "decide (DuckDB)": [("socialcredit.identity.batch", "decisions")],
+    "write links and records": [("socialcredit.identity.store", "write_link_table")],
+}
+
+
+@contextlib.contextmanager
+def stages():
+    """Time each of link_batch's STAGES (wall and CPU seconds) while the block runs."""
+    spent = {stage: [0.0, 0.0] for stage in STAGES}
+    undo = []
+    for stage, functions in STAGES.items():
+        for module_name, name in functions:
+            module = importlib.import_module(module_name)
+            fn = getattr(module, name)
+
+            def timed(*args, _fn=fn, _stage=stage, **kwargs):
+                clock = Clock()
+                try:
+                    return _fn(*args, **kwargs)
+                finally:
+                    wall, cpu = clock.read()
+                    spent[_stage][0] += wall
+                    spent[_stage][1] += cpu
+
+            setattr(module, name, timed)
+            undo.append((module, name, fn))
+    try:
+        yield spent
+    finally:
+        for module, name, fn in undo:
+            setattr(module, name, fn)
+
+
 class Clock:
     """Wall and CPU seconds since creation. The CPU time counts every thread of this
     process: on a shared machine it is what the work costs, whatever the others do."""
@@ -195,8 +240,11 @@ def main() -> None:
           f"{base_cpu:.1f} s CPU ({pairs:,} pairs)")  # fmt: skip
 
     clock = Clock()
-    report = link_batch(store, DAY)
+    with stages() as spent:
+        report = link_batch(store, DAY)
     batch, batch_cpu = clock.read()
+    for stage, (wall, cpu) in spent.items():
+        print(f"  {stage:<44} {wall:7.1f} s wall {cpu:7.1f} s CPU")
     n = report.considered
     print(
         f"link_batch end to end: {batch:.1f} s wall, {batch_cpu:.1f} s CPU for {n:,} records "

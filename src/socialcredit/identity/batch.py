@@ -89,6 +89,11 @@ def decisions(
     the explanation as JSON text, and `replaces`. See `decide.decide` and `confidence`.
     """
     version = "NULL::INTEGER" if model_version is None else str(int(model_version))
+    # a JSON object's text without its outer braces
+    con.execute(
+        "CREATE OR REPLACE TEMP MACRO json_inner(j) AS"
+        " substr(j::VARCHAR, 2, length(j::VARCHAR) - 2)"
+    )
     table = con.sql(
         f"""WITH c AS (
                 SELECT record_uid::BIGINT AS seq, subject_uid, rank, match_probability AS p,
@@ -123,15 +128,15 @@ def decisions(
                 CASE WHEN new_state = 'linked' AND state IN ('linked', 'confirmed')
                           AND link_subject = subject_id AND linked_on IS NOT NULL
                      THEN linked_on ELSE DATE '{day}' END AS linked_on,
-                json_merge_patch(
-                    json_object('threshold', {threshold}, 'problems', to_json(problems),
-                        'excluded_by_judgement', '[]'::JSON,
-                        'candidates', coalesce(listed, '[]'::JSON)),
-                    CASE WHEN subject_id IS NOT NULL THEN json_object('confidence', conf)
-                         ELSE '{{}}' END,
-                    CASE WHEN rival THEN json_object('rival', second) ELSE '{{}}' END,
-                    CASE WHEN subject_id IS NOT NULL THEN detail::JSON ELSE '{{}}' END
-                )::VARCHAR
+                -- one JSON object from those built here: the braces where two meet dropped
+                '{{' || json_inner(json_object('threshold', {threshold},
+                        'problems', to_json(problems), 'excluded_by_judgement', '[]'::JSON,
+                        'candidates', coalesce(listed, '[]'::JSON)))
+                || CASE WHEN subject_id IS NULL THEN '' ELSE
+                       ',' || json_inner(json_object('confidence', conf)) END
+                || CASE WHEN rival THEN ',' || json_inner(json_object('rival', second)) ELSE '' END
+                || CASE WHEN detail IS NULL THEN '' ELSE ',' || json_inner(detail) END
+                || '}}'
                     AS explanation,
                 state IS NOT NULL AS replaces
             FROM s ORDER BY seq"""
