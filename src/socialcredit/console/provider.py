@@ -10,10 +10,10 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from socialcredit.console.web import attempt, page, respond, service, viewer
+from socialcredit.console.web import attempt, page, respond, service, token_of, viewer
 from socialcredit.service.models import BatchIn, CheckIn
 from socialcredit.service.problems import Problem
-from socialcredit.service.routes.checks import check, check_batch
+from socialcredit.service.routes.checks import check_manifest, check_person
 
 router = APIRouter()
 COLUMNS = ("national_id", "subject_id")
@@ -35,9 +35,10 @@ def check_one(
     national_id: Annotated[str, Form()],
 ) -> Response:  # fmt: skip
     """One person at one service, through POST /v1/checks itself (logged, budgeted)."""
-    who = viewer(request, "provider")
+    viewer(request, "provider")
+    svc, token = service(request), token_of(request)
     out, error = attempt(
-        lambda: check(CheckIn(national_id=national_id, service=service_), who, service(request))
+        lambda: check_person(svc, token, CheckIn(national_id=national_id, service=service_))
     )
     ctx = context(request, result=out and {"national_id": national_id, **out}, error=error)
     return respond(request, "provider.html", ctx, status=error["status"] if error else 200)
@@ -78,13 +79,12 @@ async def manifest(
     file: Annotated[UploadFile, File()],
 ) -> Response:  # fmt: skip
     """A manifest through POST /v1/checks/batch itself: one decision per person, in order."""
-    who = viewer(request, "provider")
+    viewer(request, "provider")
     data = await file.read()
+    svc, token = service(request), token_of(request)
     out, error = await run_in_threadpool(
         attempt,
-        lambda: check_batch(
-            BatchIn(service=service_, people=read_manifest(data)), who, service(request)
-        ),
+        lambda: check_manifest(svc, token, BatchIn(service=service_, people=read_manifest(data))),
     )
     if out:
         out["file"] = file.filename

@@ -127,11 +127,15 @@ def _answer(by_nid: dict, by_sid: dict, nid: str | None, sid: str | None) -> Ans
 def check(body: CheckIn, request: Request) -> JSONResponse:
     """The decision and its reasons; never a score, a grade or a record. Logged for the
     person to see. An unknown (valid) national id is allowed."""
-    svc = request.app.state.service
+    return check_person(request.app.state.service, request.headers.get("authorization"), body)
+
+
+def check_person(svc, authorization: str | None, body: CheckIn) -> JSONResponse:
+    """POST /v1/checks for the caller of `authorization` (the console calls it too)."""
     day = svc.today()
     nid = national_id(body.national_id, "national_id") if body.national_id is not None else None
     (a,) = _checked(
-        svc, request.headers.get("authorization"), body.service, day, [(nid, body.subject_id)],
+        svc, authorization, body.service, day, [(nid, body.subject_id)],
         lambda missing: f'no subject "{missing[0]}"',
     )  # fmt: skip
     out = {"decision": a.decision, "service": body.service, "as_of": day.isoformat(),
@@ -149,7 +153,11 @@ def check(body: CheckIn, request: Request) -> JSONResponse:
 def check_batch(body: BatchIn, request: Request) -> JSONResponse:
     """One decision per person, in the order sent; each person spends one from the budget
     and each check is logged. Every invalid national id is named (422)."""
-    svc = request.app.state.service
+    return check_manifest(request.app.state.service, request.headers.get("authorization"), body)
+
+
+def check_manifest(svc, authorization: str | None, body: BatchIn) -> JSONResponse:
+    """POST /v1/checks/batch for the caller of `authorization` (the console calls it too)."""
     day = svc.today()
     people: list[tuple[str | None, str | None]] = []
     errors = []
@@ -171,7 +179,7 @@ def check_batch(body: BatchIn, request: Request) -> JSONResponse:
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         raise Problem(422, f"{len(errors)} invalid national id(s): {detail}{more}", errors=errors)
     answers = _checked(
-        svc, request.headers.get("authorization"), body.service, day, people,
+        svc, authorization, body.service, day, people,
         lambda missing: f"no subject {', '.join(missing[:5])}"
         + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""),
     )  # fmt: skip
