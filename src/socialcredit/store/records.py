@@ -105,6 +105,7 @@ class IngestBatch:
         self.store = store
         self.pg = conn.dialect.name == "postgresql"
         self.staged = False  # whether ingest_stage holds this chunk's records
+        self.tuned = False  # whether PostgreSQL's settings for bulk SQL are made
 
     def histories(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[Version]]:
         """Return the stored versions of each (source, record_id) that exists, oldest first."""
@@ -200,9 +201,10 @@ class IngestBatch:
 
     def _temp(self, name: str, columns: tuple) -> None:
         """Create the temporary table `name` for this connection if need be, and empty it."""
-        if not self.pg:
-            # Keep the temporary tables in memory (the default would spill them to a file).
-            self.conn.exec_driver_sql("PRAGMA temp.cache_size=-262144")
+        if self.pg and not self.tuned:
+            # Compiling these plain bulk statements would take longer than running them.
+            self.conn.exec_driver_sql("SET LOCAL jit = off")
+            self.tuned = True
         cols = ", ".join(f"{c} {pg if self.pg else lite}" for c, lite, pg in columns)
         self.conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols})")
         self.conn.exec_driver_sql(f"DELETE FROM {name}")
@@ -212,9 +214,13 @@ class IngestBatch:
         versions; return the stored versions of the records among them."""
         self._stage()
         insert_encoded(self.conn, "ingest_stage", plain)
+        keys = "ingest_stage k"
+        if self.pg:  # the planner knows nothing of the temporary table: it would scan records
+            keys = ("unnest(ARRAY(SELECT source FROM ingest_stage), ARRAY(SELECT record_id"
+                    " FROM ingest_stage)) AS k(source, record_id)")  # fmt: skip
         rows = self.conn.exec_driver_sql(
             "SELECT r.seq, r.source, r.record_id, r.version, r.digest, r.ingested_on"
-            " FROM ingest_stage k JOIN records r"
+            f" FROM {keys} JOIN records r"
             " ON r.source = k.source AND r.record_id = k.record_id"
         ).all()
         return _versions(rows)
@@ -256,6 +262,10 @@ class IngestBatch:
         ).scalars().all()  # fmt: skip
         # A changed identity is indexed anew by the next linkage (as in update_identities);
         # a new subject has nothing indexed yet.
+        if self.pg:
+            with self.conn.connection.cursor() as cur:
+                cur.execute("DELETE FROM identity_subjects WHERE subject_id = ANY(%s)", (written,))
+            return
         for part in _chunks(written):
             self.conn.execute(
                 delete(identity_subjects).where(identity_subjects.c.subject_id.in_(part))
