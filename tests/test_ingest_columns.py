@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from conftest import PG_URL, _pg_admin
 from socialcredit.ingest import ingest_file
-from socialcredit.ingest_columns import ODD, check_batch
+from socialcredit.ingest.columns import ODD, check_batch
 from socialcredit.rulebook import default_rulebook_text, load_rulebook
 from socialcredit.store import Store
 from test_ingest import ALICE, BAD_CHECK, BOB, bad_rows, fixed, nid, ranged, row
@@ -272,7 +272,7 @@ def test_national_ids_agree_with_check_national_id():
     from stdnum.cn import ric
 
     from socialcredit.city import generate
-    from socialcredit.ingest_columns import national_ids
+    from socialcredit.ingest.columns import national_ids
     from socialcredit.records import check_national_id
 
     rnd = random.Random(7)

@@ -227,12 +227,14 @@ class IngestBatch:
 
     def unstage(self, row_nos: list[int]) -> None:
         """Drop staged records by file row: they are not new after all."""
-        sql = "DELETE FROM ingest_stage WHERE file_row = " + ("%s" if self.pg else "?")
         if self.pg:
             with self.conn.connection.cursor() as cur:
-                cur.executemany(sql, [(n,) for n in row_nos])
-        else:
-            self.conn.exec_driver_sql(sql, [(n,) for n in row_nos])
+                cur.execute("DELETE FROM ingest_stage WHERE file_row = ANY(%s)", (row_nos,))
+        else:  # one statement, not one a row: a re-run drops every row
+            self.conn.exec_driver_sql(
+                "DELETE FROM ingest_stage WHERE file_row IN (SELECT value FROM json_each(?))",
+                (json.dumps(row_nos),),
+            )
 
     def stage_rows(self, rows: list[tuple]) -> None:
         """Stage record versions given as tuples in STAGE_COLUMNS order."""

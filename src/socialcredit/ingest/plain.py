@@ -1,0 +1,51 @@
+"""The plain rows of a Parquet chunk made ready for the store: encoded for the staging
+table and grouped by person, before the chunk's write transaction begins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from socialcredit.ingest.columns import Checked
+from socialcredit.records import IDENTITY
+from socialcredit.store import Store
+from socialcredit.store.bulk import Encoded, encode
+from socialcredit.store.records import STAGE_COLUMNS
+
+
+def people(fast: pa.Table) -> pa.Table:
+    """The identity each person's plain rows give: field by field the last value given, as
+    `Run._subject` takes it row by row; columns as in store.records.PEOPLE."""
+    last = (
+        fast.select(["national_id", "subject_id", *(f"id_{f}" for f in IDENTITY)])
+        .group_by(["national_id", "subject_id"], use_threads=False)
+        .aggregate([(f"id_{f}", "last") for f in IDENTITY])
+    )
+    return last.rename_columns([c.removeprefix("id_").removesuffix("_last")
+                                for c in last.column_names])  # fmt: skip
+
+
+@dataclass
+class Plain:
+    """The plain rows of a Parquet chunk, checked and made ready for the store before its
+    write transaction begins (in the reading thread, while the previous chunk is written)."""
+
+    checked: Checked
+    rows: pa.Table  # checked.fast with each person's subject id
+    staged: Encoded  # every row, as store.records.STAGE_COLUMNS
+    people: Encoded  # the identity every row gives, as store.records.PEOPLE
+
+    @classmethod
+    def of(cls, checked: Checked, store: Store) -> Plain:
+        fast = checked.fast
+        # A person's subject id is a function of the national id (Store.subject_id_for),
+        # computed once per person of the chunk; IngestBatch.add_people fails if a stored subject
+        # disagrees.
+        nids = pc.unique(fast["national_id"])
+        sids = pa.array([store.subject_id_for(n) for n in nids.to_pylist()], pa.string())
+        fast = fast.append_column("subject_id", sids.take(pc.index_in(fast["national_id"], nids)))
+        dialect = store.engine.dialect.name
+        staged = encode(dialect, fast.select([c for c in STAGE_COLUMNS if c in fast.column_names]))
+        return cls(checked, fast, staged, encode(dialect, people(fast)))
