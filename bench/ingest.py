@@ -5,7 +5,9 @@
 Writes N records of the synthetic city to one Parquet file, then for each backend times
 (1) the floor: a plain bulk load of the same columns into a bare copy of the records table
 (same columns and indexes, no validation, no versions, no subjects; executemany on SQLite,
-COPY on PostgreSQL) and (2) `ingest_file` into a fresh store. Each runs in its own process,
+COPY on PostgreSQL), on SQLite also (1b) the staged floor: the same rows bound into a
+temporary table, then one INSERT ... SELECT per chunk (the way ingest writes), and
+(2) `ingest_file` into a fresh store. Each runs in its own process,
 so its peak memory is its own. Prints records/s, CPU seconds, peak memory and the ratio
 ingest/floor. PostgreSQL runs in a fresh schema of the database, dropped afterwards.
 """
@@ -69,7 +71,7 @@ def floor_rows(path: Path):
         ))  # fmt: skip
 
 
-def run_floor(url: str, path: Path) -> None:
+def run_floor(url: str, path: Path, staged: bool = False) -> None:
     from sqlalchemy import MetaData
 
     from socialcredit.store.bulk import insert_rows
@@ -81,9 +83,16 @@ def run_floor(url: str, path: Path) -> None:
     bare = MetaData()
     table = records.to_metadata(bare)
     bare.create_all(engine)
+    cols = ", ".join(RECORD_COLUMNS)
     for rows in floor_rows(path):
         with writing(engine) as conn:
-            insert_rows(conn, table, RECORD_COLUMNS, rows)
+            if not staged:
+                insert_rows(conn, table, RECORD_COLUMNS, rows)
+                continue
+            conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS stage ({cols})")
+            conn.exec_driver_sql("DELETE FROM stage")
+            insert_rows(conn, "stage", RECORD_COLUMNS, rows)
+            conn.exec_driver_sql(f"INSERT INTO records ({cols}) SELECT {cols} FROM stage")
     engine.dispose()
 
 
@@ -101,8 +110,8 @@ def run_ingest(url: str, path: Path, columnar: bool = True) -> dict:
 def phase(kind: str, url: str, path: str) -> None:
     """Run one timed phase in this process; print its figures as JSON."""
     t, cpu = time.perf_counter(), time.process_time()
-    if kind == "floor":
-        out = run_floor(url, Path(path))
+    if kind in ("floor", "staged"):
+        out = run_floor(url, Path(path), staged=kind == "staged")
     else:
         out = run_ingest(url, Path(path), columnar=kind == "ingest")
     print(json.dumps({
@@ -121,11 +130,15 @@ def timed(kind: str, url: str, path: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def line(name: str, label: str, n: int, r: dict) -> None:
+    print(f"{name} {label:6s}: {n / r['wall']:9,.0f} records/s  wall {r['wall']:6.1f} s"
+          f"  cpu {r['cpu']:6.1f} s ({n / r['cpu']:9,.0f} records/cpu-s)"
+          f"  peak {r['peak_gib']:.2f} GiB")  # fmt: skip
+
+
 def report(name: str, n: int, floor: dict, ingest: dict) -> None:
     for label, r in (("floor", floor), ("ingest", ingest))[name.endswith(")") :]:
-        print(f"{name} {label:6s}: {n / r['wall']:9,.0f} records/s  wall {r['wall']:6.1f} s"
-              f"  cpu {r['cpu']:6.1f} s ({n / r['cpu']:9,.0f} records/cpu-s)"
-              f"  peak {r['peak_gib']:.2f} GiB")  # fmt: skip
+        line(name, label, n, r)
     print(f"{name} ratio ingest/floor: wall {ingest['wall'] / floor['wall']:.2f}×"
           f"  cpu {ingest['cpu'] / floor['cpu']:.2f}×")  # fmt: skip
 
@@ -154,9 +167,13 @@ def main() -> None:
         print(f"{n:,} records in {path.stat().st_size / 2**20:.0f} MiB of Parquet "
               f"({time.perf_counter() - t:.1f} s to generate)")  # fmt: skip
         floor = timed("floor", f"sqlite:///{work / 'floor.sqlite'}", path)
+        staged = timed("staged", f"sqlite:///{work / 'staged.sqlite'}", path)
         ingest = timed("ingest", f"sqlite:///{work / 'store' / 'store.sqlite'}", path)
         assert ingest["accepted"] + ingest["rejected"] == n, ingest
+        line("sqlite  ", "staged", n, staged)
         report("sqlite  ", n, floor, ingest)
+        print(f"sqlite   ratio ingest/staged floor: wall {ingest['wall'] / staged['wall']:.2f}×"
+              f"  cpu {ingest['cpu'] / staged['cpu']:.2f}×")  # fmt: skip
         if args.row_path:
             rows = timed("rows", f"sqlite:///{work / 'rows' / 'store.sqlite'}", path)
             report("sqlite (row path)", n, floor, rows)
