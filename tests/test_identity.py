@@ -584,13 +584,17 @@ def test_one_records_candidates_are_the_pairs_the_batch_blocking_finds():
 
     from socialcredit.identity import model as M
 
-    names = ["wangwei", "wangwie", "zhangwei", "wei", None]
+    # (name, name in Latin letters): Han names pair on a character, Latin ones on letters
+    names = [("wangwei", "wangwei"), ("wangwie", "wangwie"), ("zhangwei", "zhangwei"),
+             ("wei", "wei"), ("王伟", "wangwei"), ("汪伟", "wangwei"), ("王小", "wangxiao"),
+             ("周燕", "zhouyan"), ("邹燕", "zouyan"), ("吕斌", "lvbin"), ("lu bin", "lubin"),
+             (None, None)]  # fmt: skip
     births = ["1985-03-12", "1985-12-03", "1985-03-13", "1986-03-12", "1985-04-12",
               "1985-03-31", "1985-04-01", "1984-12-31", "1985-01-01", None]  # fmt: skip
     rows = [
-        {"uid": str(i), "name": n, "name_latin": n, "birth_date": b, "sex": None,
+        {"uid": str(i), "name": n, "name_latin": latin, "birth_date": b, "sex": None,
          "phone": p, "address": None}
-        for i, (n, b, p) in enumerate(itertools.product(names, births, ["138", None]))
+        for i, ((n, latin), b, p) in enumerate(itertools.product(names, births, ["138", None]))
     ]  # fmt: skip
     con = duckdb.connect()
     con.register("t", pa.Table.from_pylist(rows, schema=M.SCHEMA))
@@ -600,6 +604,11 @@ def test_one_records_candidates_are_the_pairs_the_batch_blocking_finds():
                 .fetchall())  # fmt: skip
     expected = {(a["uid"], b["uid"]) for a in rows for b in rows if M.blocked(a, b)}
     assert found == expected and len(expected) > len(rows)
+    by = {(r["name"], r["birth_date"], r["phone"]): r for r in rows}
+    pair = [by[(name, "1985-03-12", None)] for name in ("周燕", "邹燕", "吕斌", "lu bin", "王伟")]
+    assert M.blocked(pair[0], pair[1])  # one character typed for another, same birth date
+    assert M.blocked(pair[2], pair[3])  # the same name in Han and in Latin letters
+    assert not M.blocked(pair[0], pair[4])  # nothing in common but the birth date
 
 
 def test_relinking_or_confirming_a_link_keeps_the_day_it_was_made(linked):

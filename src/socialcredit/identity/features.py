@@ -32,7 +32,7 @@ _SEX = {word: sex for sex, words in (("M", "m male man 男"), ("F", "f female wo
         for word in words.split()}  # fmt: skip
 
 
-def _is_han(ch: str) -> bool:
+def is_han(ch: str) -> bool:
     return "\u3400" <= ch <= "\u9fff" or "\U00020000" <= ch <= "\U0002ebef"
 
 
@@ -71,10 +71,10 @@ def romanise(name: str) -> str | None:
     Homophones then agree ("张伟" and "章玮" are both "zhangwei"), and so do a Han name and
     its pinyin written by a system without diacritics ("Zhang Wei").
     """
-    if any(_is_han(c) for c in name):
+    if any(is_han(c) for c in name):
         head = next((s for s in (name[:2], name[:1]) if s in _SURNAME_READINGS), "")
         parts = [_SURNAME_READINGS[head]] if head else []
-        parts += [_reading(c) if _is_han(c) else c for c in name[len(head) :]]
+        parts += [_reading(c) if is_han(c) else c for c in name[len(head) :]]
         name = "".join(parts)
     latin = "".join(_LETTERS.findall(_strip_marks(name).casefold()))
     return latin or None
