@@ -1,7 +1,7 @@
 """Check-path benchmark: the decision index at 1M subjects, in process and over HTTP.
 
     python bench/checks.py [--subjects 1000000] [--db sqlite:///PATH] [--seconds 10]
-                           [--connections 32] [--no-http] [--no-zen] [--profile]
+                           [--connections 32] [--rounds 1] [--no-http] [--no-zen] [--profile]
 
 Builds (once; reused while it matches) a store of N subjects whose decision index is
 current for today: a score row for everyone, deny decisions with reasons for 5% of them
@@ -284,7 +284,7 @@ def wrk(base: str, path: str, token: str, bodies: list[str], seconds: int, conns
             "non_2xx": int(errors.group(1)) if errors else 0}  # fmt: skip
 
 
-def over_http(url: str, store: Store, n: int, seconds: int, conns: int) -> dict:
+def over_http(url: str, store: Store, n: int, seconds: int, conns: int, rounds: int = 1) -> dict:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed — apt-get install wrk (or pass --no-http)")
     token = create_token(store, "provider", services=list(SERVICES), rate=10**9)["token"]
@@ -311,6 +311,8 @@ def over_http(url: str, store: Store, n: int, seconds: int, conns: int) -> dict:
             print(f"  POST {path:<18} {r['rps']:>9,.0f} req/s  p50 {r['p50_ms']:>7.2f} ms  "
                   f"p99 {r['p99_ms']:>7.2f} ms  server CPU {r['server_cpu_us']:>7,.0f} µs/req  "
                   f"non-2xx {r['non_2xx']}")  # fmt: skip
+        if rounds > 1:
+            out["rounds"] = alternate(base, token, singles, seconds, conns, server.pid, rounds)
     finally:
         server.stdin.close()
         server.wait(timeout=30)
@@ -325,6 +327,28 @@ def over_http(url: str, store: Store, n: int, seconds: int, conns: int) -> dict:
     return out
 
 
+def alternate(base, token, singles, seconds, conns, pid, rounds: int) -> list[tuple]:
+    """bare, check, bare, check, …, bare: each check against the mean of the bare runs on
+    either side of it; print the median ratio by requests/s and by server CPU. On a shared
+    machine the load moves within seconds, and a ratio taken from adjacent runs moves less."""
+    runs = []
+    for i in range(2 * rounds + 1):
+        path, bodies = ("/bare", singles[:1]) if i % 2 == 0 else ("/v1/checks", singles)
+        runs.append(wrk(base, path, token, bodies, seconds, conns, pid))
+    ratios = []
+    for i in range(1, 2 * rounds, 2):
+        before, check, after = runs[i - 1], runs[i], runs[i + 1]
+        ratios.append((check["rps"] / ((before["rps"] + after["rps"]) / 2),
+                       (before["server_cpu_us"] + after["server_cpu_us"]) / 2
+                       / check["server_cpu_us"]))  # fmt: skip
+    by_rps, by_cpu = sorted(r[0] for r in ratios), sorted(r[1] for r in ratios)
+    print(f"  {rounds} alternating rounds of {seconds} s, checks ÷ the bare runs either side: "
+          f"by req/s {', '.join(f'{r:.2f}' for r in by_rps)} (median {by_rps[rounds // 2]:.2f}); "
+          f"by server CPU {', '.join(f'{r:.2f}' for r in by_cpu)} "
+          f"(median {by_cpu[rounds // 2]:.2f})")  # fmt: skip
+    return ratios
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subjects", type=int, default=1_000_000)
@@ -333,6 +357,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=200)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=1, help="then N alternating bare/check pairs")
     ap.add_argument("--no-http", action="store_true")
     ap.add_argument("--no-in-process", action="store_true")
     ap.add_argument("--no-zen", action="store_true", help="skip the ZEN engine baseline")
@@ -358,7 +383,7 @@ def main() -> None:
                 store, args.subjects, args.singles, args.batches, args.profile, not args.no_zen
             )
         if not args.no_http:
-            over_http(url, store, args.subjects, args.seconds, args.connections)
+            over_http(url, store, args.subjects, args.seconds, args.connections, args.rounds)
     finally:
         store.close()
 
