@@ -8,6 +8,7 @@ nothing is shared between them but the database. Real uvicorn servers, a real cl
 from __future__ import annotations
 
 import threading
+from datetime import date, timedelta
 
 import httpx
 import pytest
@@ -100,6 +101,53 @@ def test_concurrent_spends_never_overrun_the_budget(opened):
             th.join()
     assert sorted(set(statuses)) == [200, 429]
     assert statuses.count(200) == 10
+
+
+def test_concurrent_checks_through_two_workers_keep_one_audit_chain(opened):
+    """Each check writes its entry in its own transaction, with the token, the budget and the
+    index read in it: eight threads through two apps at once leave one unforked chain with
+    one entry per answer."""
+    url, store = opened
+    source = create_token(store, "source", source="court")
+    t = create_token(store, "provider", services=["flight"], rate=1000)
+    people = [nid(500 + i) for i in range(4)]
+    day = (date.today() - timedelta(days=10)).isoformat()
+    records = [
+        {"record_id": f"c{i}", "type": "court.dishonest_debtor", "occurred_at": day,
+         "national_id": n, "case_no": f"K{i}"}
+        for i, n in enumerate(people)
+    ]  # fmt: skip
+    answers: list[tuple] = []
+    with background(create_app(url)) as a_base, background(create_app(url)) as b_base:
+        r = httpx.post(
+            f"{a_base}/v1/records",
+            json=records,
+            headers={"Authorization": f"Bearer {source['token']}"},
+            timeout=60,
+        )
+        assert r.status_code == 200 and r.json()["accepted"] == 4, r.text
+
+        def worker(base: str, k: int) -> None:
+            headers = {"Authorization": f"Bearer {t['token']}"}
+            with httpx.Client(base_url=base, timeout=60) as c:
+                for i in range(6):
+                    body = {"national_id": people[(k + i) % 4], "service": "flight"}
+                    r = c.post("/v1/checks", headers=headers, json=body)
+                    answers.append((r.status_code, r.json().get("decision")))
+
+        threads = [
+            threading.Thread(target=worker, args=((a_base, b_base)[k % 2], k)) for k in range(8)
+        ]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert answers == [(200, "deny")] * 48
+    assert store.verify_audit()["ok"]
+    sids = [store.subject_by_national_id(n)["subject_id"] for n in people]
+    checks = [e for s in sids for e in store.audit_entries(s) if e["action"] == "check"]
+    assert len(checks) == 48
+    assert len({e["seq"] for e in checks}) == 48
 
 
 def test_a_request_over_the_time_limit_is_503(tmp_path):
