@@ -223,14 +223,18 @@ def _link_table(
     every = s.judgements_for(store)  # officials' work: few, read whole
     keys = zip(pending["source"].to_pylist(), pending["record_id"].to_pylist(), strict=True)
     judged = {k: every[k] for k in set(keys) & every.keys()}
-    hand = [
-        r
-        for r in con.sql(
+    sources, ids = zip(*judged, strict=True) if judged else ((), ())
+    con.register("__judged_keys", pa.table({"source": pa.array(sources, pa.string()),
+                                            "record_id": pa.array(ids, pa.string())}))  # fmt: skip
+    hand = (
+        con.sql(
             "SELECT seq, source, record_id, state, link_subject,"
-            " TRY_CAST(linked_on AS DATE) AS linked_on FROM __pending"
-        ).to_arrow_table().to_pylist()
-        if (r["source"], r["record_id"]) in judged
-    ] if judged else []  # fmt: skip
+            " TRY_CAST(linked_on AS DATE) AS linked_on"
+            " FROM __pending JOIN __judged_keys USING (source, record_id) ORDER BY seq"
+        )
+        .to_arrow_table()
+        .to_pylist()
+    )
     problems = defaultdict(list, problems)
     report.considered += pending.num_rows - len(hand)  # `_decide` counts the others
     if model is None:
