@@ -34,6 +34,7 @@ class Plain:
 
     checked: Checked
     rows: pa.Table  # checked.fast with each person's subject id
+    keys: list[tuple[str, str]]  # each row's (source, record_id)
     staged: Encoded  # every row, as store.records.STAGE_COLUMNS
     people: Encoded  # the identity every row gives, as store.records.PEOPLE
 
@@ -46,6 +47,11 @@ class Plain:
         nids = pc.unique(fast["national_id"])
         sids = pa.array([store.subject_id_for(n) for n in nids.to_pylist()], pa.string())
         fast = fast.append_column("subject_id", sids.take(pc.index_in(fast["national_id"], nids)))
+        keys = list(zip(fast["source"].to_pylist(), fast["record_id"].to_pylist(), strict=True))
         dialect = store.engine.dialect.name
-        staged = encode(dialect, fast.select([c for c in STAGE_COLUMNS if c in fast.column_names]))
-        return cls(checked, fast, staged, encode(dialect, people(fast)))
+        return cls(checked, fast, keys, stage(dialect, fast), encode(dialect, people(fast)))
+
+
+def stage(dialect: str, fast: pa.Table) -> Encoded:
+    """Encode plain rows for the staging table."""
+    return encode(dialect, fast.select([c for c in STAGE_COLUMNS if c in fast.column_names]))

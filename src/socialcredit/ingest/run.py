@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from socialcredit.ingest.columns import Checked
-from socialcredit.ingest.plain import Plain, people
+from socialcredit.ingest.plain import Plain, people, stage
 from socialcredit.ingest.report import IngestReport
 from socialcredit.records import IDENTITY, Reject, canonical_json
 from socialcredit.store import Store
@@ -77,20 +76,22 @@ class Run:
         with self.store.ingest_batch() as tx:
             recs = [rec for _, _, rec in parsed if not isinstance(rec, Reject)]
             keys = {(r["source"], r["record_id"]) for r in recs}
-            history = tx.histories(keys)
             persons = None
             if plain is not None and plain.rows.num_rows:
-                staged = tx.stage(plain.staged)
-                fast, dups, demoted = self._split_fast(plain.rows, keys, recs, staged)
-                persons = plain.people
-                if fast.num_rows < plain.rows.num_rows:
-                    kept = pc.is_in(plain.rows["file_row"], value_set=fast["file_row"])
-                    tx.unstage(plain.rows["file_row"].filter(pc.invert(kept)).to_pylist())
-                    persons = encode(self.store.engine.dialect.name, people(fast))
+                history = tx.histories(keys.union(plain.keys))
+                fast, dups, demoted = self._split_fast(plain, keys, recs, history)
+                dialect = self.store.engine.dialect.name
+                if fast.num_rows == plain.rows.num_rows:
+                    tx.stage(plain.staged)
+                    persons = plain.people
+                elif fast.num_rows:  # some are not new: stage the others only
+                    tx.stage(stage(dialect, fast))
+                    persons = encode(dialect, people(fast))
                 if demoted:
-                    history.update(staged)
                     parsed = sorted(parsed + self._reparse(plain.checked, demoted), key=_row_no)
                     recs = [rec for _, _, rec in parsed if not isinstance(rec, Reject)]
+            else:
+                history = tx.histories(keys)
             known = tx.subjects_for({r["national_id"] for r in recs if r["national_id"]})
             for item in parsed:
                 row_no, raw, rec = item
@@ -113,7 +114,7 @@ class Run:
             self.report.duplicates += dups
 
     def _split_fast(
-        self, fast: pa.Table, slow_keys: set[Key], slow_recs: list[dict], history: dict
+        self, plain: Plain, slow_keys: set[Key], slow_recs: list[dict], history: dict
     ) -> tuple[pa.Table, int, list[int]]:
         """Split the plain rows into new records, exact duplicates and rows for `_decide`.
 
@@ -124,22 +125,20 @@ class Run:
         Return the new rows, the number of duplicates and the file rows for `_decide`.
         """
         new: Iterable[int]
-        keys = pc.binary_join_element_wise(fast["source"], fast["record_id"], "\0")
+        fast, keys = plain.rows, plain.keys
+        unique = set(keys)
         if (
             not history
             and not self.replays
-            and pc.count_distinct(keys).as_py() == len(keys)
-            and not (slow_keys and pc.any(pc.is_in(keys, pa.array(
-                [f"{s}\0{r}" for s, r in slow_keys]))).as_py())
-        ):  # a first load: every row is new  # fmt: skip
+            and len(unique) == len(keys)
+            and unique.isdisjoint(slow_keys)
+        ):  # a first load: every row is new
             new, slow, dups = range(len(keys)), [], 0
         else:
             new, slow, dups = [], [], 0
-            pairs = list(zip(fast["source"].to_pylist(), fast["record_id"].to_pylist(),
-                             strict=True))  # fmt: skip
-            counts = Counter(pairs)
+            counts = Counter(keys)
             digests = fast["digest"].to_pylist()
-            for i, key in enumerate(pairs):
+            for i, key in enumerate(keys):
                 if counts[key] > 1 or key in slow_keys or key in self.replays:
                     slow.append(i)
                 elif key in history:

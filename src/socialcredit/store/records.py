@@ -209,32 +209,10 @@ class IngestBatch:
         self.conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols})")
         self.conn.exec_driver_sql(f"DELETE FROM {name}")
 
-    def stage(self, plain: Encoded) -> dict[tuple[str, str], list[Version]]:
-        """Stage the plain records of a chunk (columns named as in STAGE) as new first
-        versions; return the stored versions of the records among them."""
+    def stage(self, plain: Encoded) -> None:
+        """Stage new first versions of plain records (columns named as in STAGE)."""
         self._stage()
         insert_encoded(self.conn, "ingest_stage", plain)
-        keys = "ingest_stage k"
-        if self.pg:  # the planner knows nothing of the temporary table: it would scan records
-            keys = ("unnest(ARRAY(SELECT source FROM ingest_stage), ARRAY(SELECT record_id"
-                    " FROM ingest_stage)) AS k(source, record_id)")  # fmt: skip
-        rows = self.conn.exec_driver_sql(
-            "SELECT r.seq, r.source, r.record_id, r.version, r.digest, r.ingested_on"
-            f" FROM {keys} JOIN records r"
-            " ON r.source = k.source AND r.record_id = k.record_id"
-        ).all()
-        return _versions(rows)
-
-    def unstage(self, row_nos: list[int]) -> None:
-        """Drop staged records by file row: they are not new after all."""
-        if self.pg:
-            with self.conn.connection.cursor() as cur:
-                cur.execute("DELETE FROM ingest_stage WHERE file_row = ANY(%s)", (row_nos,))
-        else:  # one statement, not one a row: a re-run drops every row
-            self.conn.exec_driver_sql(
-                "DELETE FROM ingest_stage WHERE file_row IN (SELECT value FROM json_each(?))",
-                (json.dumps(row_nos),),
-            )
 
     def stage_rows(self, rows: list[tuple]) -> None:
         """Stage record versions given as tuples in STAGE_COLUMNS order."""
