@@ -8,6 +8,7 @@ nothing is shared between them but the database. Real uvicorn servers, a real cl
 from __future__ import annotations
 
 import threading
+import time
 from datetime import date, timedelta
 
 import httpx
@@ -19,6 +20,7 @@ from socialcredit.service import create_app
 from socialcredit.service.auth import create_token, revoke_token
 from socialcredit.service.server import background
 from socialcredit.store import Store, budget
+from socialcredit.store.driver import Driver
 
 PROBLEM = "application/problem+json"
 
@@ -148,6 +150,52 @@ def test_concurrent_checks_through_two_workers_keep_one_audit_chain(opened):
     checks = [e for s in sids for e in store.audit_entries(s) if e["action"] == "check"]
     assert len(checks) == 48
     assert len({e["seq"] for e in checks}) == 48
+
+
+def test_a_group_commit_rolls_back_only_the_jobs_that_raised(opened):
+    """Checks handed to the writer while another runs are committed together; a job that
+    raises leaves nothing written and gets its own error, and the rest of its group lands."""
+    _, store = opened
+    db = Driver(store.engine)
+    inside, go = threading.Event(), threading.Event()
+    results: dict[int, object] = {}
+
+    def job(k: int):
+        def run(cur):
+            if k == 0:
+                inside.set()
+                go.wait(30)  # hold the writer while the others queue behind it
+            cur.execute(db.sql("INSERT INTO settings (key, value) VALUES (?, ?)"), (f"g{k}", "x"))
+            if k % 3 == 1:
+                raise ValueError(k)
+            return k
+
+        return run
+
+    def call(k: int) -> None:
+        try:
+            results[k] = db.together(job(k))
+        except ValueError as e:
+            results[k] = e
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(7)]
+    threads[0].start()
+    assert inside.wait(30)
+    for th in threads[1:]:
+        th.start()
+    deadline = time.monotonic() + 30
+    while len(db._writers.pending) < 6 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(db._writers.pending) == 6  # one group waits for the writer
+    go.set()
+    for th in threads:
+        th.join()
+    for k in range(7):
+        if k % 3 == 1:
+            assert isinstance(results[k], ValueError) and results[k].args == (k,)
+            assert store.setting(f"g{k}") is None
+        else:
+            assert results[k] == k and store.setting(f"g{k}") == "x"
 
 
 def test_a_request_over_the_time_limit_is_503(tmp_path):

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 
 from socialcredit.rulebook.model import Rulebook
 from socialcredit.scoring import rescore_subjects
-from socialcredit.store import audit
+from socialcredit.store import audit, tokens
 from socialcredit.store.driver import Driver
 
 
@@ -36,6 +36,14 @@ class Answer:
 _VERSIONS = (
     "SELECT rulebook_id, version, effective FROM rulebooks WHERE rulebook_id = "
     "(SELECT value FROM settings WHERE key = 'active_rulebook') ORDER BY version"
+)
+# The check's caller and the versions in force, in one statement: a row per version, each
+# carrying the token's columns (NULL when there is no such token or no version).
+_CALLER = (
+    f"SELECT {', '.join('t.' + c for c in tokens.FIELDS)}, r.rulebook_id, r.version, r.effective "
+    "FROM (SELECT 1 AS one) o LEFT JOIN tokens t ON t.token_id = ? "
+    "LEFT JOIN rulebooks r ON r.rulebook_id = "
+    "(SELECT value FROM settings WHERE key = 'active_rulebook') ORDER BY r.version"
 )
 _ROWS = (
     "SELECT s.subject_id, s.national_id, sc.as_of, sc.rulebook_id, sc.rulebook_version, "
@@ -70,6 +78,15 @@ class Index:
         """The key of the rulebook in force on `day`: the day and the versions loaded."""
         cur.execute(_VERSIONS)
         return (day, tuple(tuple(r) for r in cur.fetchall()))
+
+    def caller(self, cur, token_id: str, day: date) -> tuple[dict | None, tuple]:
+        """The token row of `token_id` (`store.tokens.token_row`) and the key of the rulebook
+        in force on `day` (as `versions` returns it), read by one statement."""
+        cur.execute(self.db.sql(_CALLER), (token_id,))
+        rows = cur.fetchall()
+        n = len(tokens.FIELDS)
+        versions = tuple(tuple(r[n:]) for r in rows if r[n] is not None)
+        return tokens.token_row(rows[0][:n]), (day, versions)
 
     def cached(self, key: tuple) -> Rulebook | None:
         """The rulebook of `key` if already parsed (needs no store), else None."""

@@ -56,18 +56,16 @@ def get_token(store, token_id: str) -> dict | None:
     return d
 
 
-_FIELDS = ("secret_hash", "role", "subject_id", "source", "services", "rate", "revoked")
-_ROW = f"SELECT {', '.join(_FIELDS)} FROM tokens WHERE token_id = ?"  # on the driver
+# The columns the check path reads, on the driver's connection inside its write transaction
+# (service.decisions), so a token revoked a moment ago fails at once, in every worker.
+FIELDS = ("secret_hash", "role", "subject_id", "source", "services", "rate", "revoked")
 
 
-def token_on(db, cur, token_id: str) -> dict | None:
-    """`get_token` on a driver cursor (`store.driver`): the check path reads its caller inside
-    its write transaction, so a token revoked a moment ago fails at once, in every worker."""
-    cur.execute(db.sql(_ROW), (token_id,))
-    row = cur.fetchone()
-    if row is None:
+def token_row(values: tuple | None) -> dict | None:
+    """The token row of `FIELDS` values read on a driver cursor (None or a NULL hash: none)."""
+    if values is None or values[0] is None:
         return None
-    d = dict(zip(_FIELDS, row, strict=True))
+    d = dict(zip(FIELDS, values, strict=True))
     d["services"] = tuple(json.loads(d["services"] or "[]"))
     d["revoked"] = d["revoked"] in (True, 1)
     return d

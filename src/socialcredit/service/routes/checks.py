@@ -18,7 +18,6 @@ from socialcredit.service.limits import DEFAULT_BUDGET
 from socialcredit.service.models import BatchIn, BatchOut, CheckIn, CheckOut, Person
 from socialcredit.service.problems import Problem
 from socialcredit.store import StoreError
-from socialcredit.store.tokens import token_on
 
 router = APIRouter(tags=["checks"])
 # The routes authenticate inside their one write transaction (`_checked`), not through a
@@ -63,30 +62,40 @@ def _checked(
     db, index = svc.index.db, svc.index
     nids = sorted({n for n, _ in people if n is not None})
     sids = sorted({s for _, s in people if s is not None})
-    for _ in range(3):
-        with db.writing() as cur:
-            who = authorize(principal_of(token_on(db, cur, token_id), token_id, secret),
-                            ("provider",))  # fmt: skip
-            _own_service(who, service)
-            svc.affordable(who, len(people))
-            key = index.versions(cur, day)
-            rows = index.rows(cur, service, nids, sids)
-            rb = index.cached(key)
-            stale = index.stale(rows, rb, day) if rb is not None else []
-            if rb is not None and not stale:
-                _declared(rb, service)
-                _spend(svc, cur, who, len(people))
-                by_nid, by_sid = index.answers(rows)
-                missing = [s for s in sids if s not in by_sid]
-                if not missing:
-                    answers = [_answer(by_nid, by_sid, nid, sid) for nid, sid in people]
-                    log_checks(db, cur, who.token_id, who.role, service, day, answers)
-                break  # commit: a miss spends the budget too
-        # No connection held: parse the rulebook in force, or rescore the stale rows.
+
+    def transaction(cur):
+        """The check in the writer's transaction: (rulebook key, stale ids or None, answers
+        or None, missing ids)."""
+        row, key = index.caller(cur, token_id, day)
+        who = authorize(principal_of(row, token_id, secret), ("provider",))
+        _own_service(who, service)
+        svc.affordable(who, len(people))
+        rows = index.rows(cur, service, nids, sids)
+        rb = index.cached(key)
         if rb is None:
+            return key, None, None, []
+        stale = index.stale(rows, rb, day)
+        if stale:
+            return key, stale, None, []
+        _declared(rb, service)
+        _spend(svc, cur, who, len(people))
+        by_nid, by_sid = index.answers(rows)
+        missing = [s for s in sids if s not in by_sid]
+        if missing:
+            return key, [], None, missing  # commit: a miss spends the budget too
+        answers = [_answer(by_nid, by_sid, nid, sid) for nid, sid in people]
+        log_checks(db, cur, who.token_id, who.role, service, day, answers)
+        return key, [], answers, []
+
+    for _ in range(3):
+        key, stale, answers, missing = db.together(transaction)
+        # No connection held: parse the rulebook in force, or rescore the stale rows.
+        if stale is None:
             index.parsed(key, day)
-        else:
+        elif stale:
             rescore_subjects(svc.store, stale, day)
+        else:
+            break
     else:
         raise StoreError("the decision index kept changing during the check — retry it")
     if missing:
