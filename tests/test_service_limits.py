@@ -153,18 +153,15 @@ def test_concurrent_checks_through_two_workers_keep_one_audit_chain(opened):
 
 
 def test_a_group_commit_rolls_back_only_the_jobs_that_raised(opened):
-    """Checks handed to the writer while another runs are committed together; a job that
-    raises leaves nothing written and gets its own error, and the rest of its group lands."""
+    """Checks handed to the writer while it waits are committed together; a job that raises
+    leaves nothing written and gets its own error, and the rest of its group lands."""
     _, store = opened
     db = Driver(store.engine)
-    inside, go = threading.Event(), threading.Event()
+    writers = db._writers
     results: dict[int, object] = {}
 
     def job(k: int):
         def run(cur):
-            if k == 0:
-                inside.set()
-                go.wait(30)  # hold the writer while the others queue behind it
             cur.execute(db.sql("INSERT INTO settings (key, value) VALUES (?, ?)"), (f"g{k}", "x"))
             if k % 3 == 1:
                 raise ValueError(k)
@@ -178,16 +175,19 @@ def test_a_group_commit_rolls_back_only_the_jobs_that_raised(opened):
         except ValueError as e:
             results[k] = e
 
+    def until(condition) -> None:
+        deadline = time.monotonic() + 30
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert condition()
+
     threads = [threading.Thread(target=call, args=(k,)) for k in range(7)]
-    threads[0].start()
-    assert inside.wait(30)
-    for th in threads[1:]:
-        th.start()
-    deadline = time.monotonic() + 30
-    while len(db._writers.pending) < 6 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(db._writers.pending) == 6  # one group waits for the writer
-    go.set()
+    with writers.lock:  # as another writer of this process would
+        threads[0].start()
+        until(lambda: writers.thread is not None and not writers.pending)  # the writer has it
+        for th in threads[1:]:
+            th.start()
+        until(lambda: len(writers.pending) == 6)  # the next group
     for th in threads:
         th.join()
     for k in range(7):

@@ -10,6 +10,7 @@ other writer of the store. Statements are written with `?` placeholders.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,20 +30,39 @@ _WRITERS_LOCK = threading.Lock()
 
 
 class _Writers:
-    """An engine's writers in this process: their lock, and the jobs waiting for a leader."""
+    """An engine's writers in this process: their lock, and the checks waiting for the
+    writer thread."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()  # held by whoever runs a write transaction
-        self.jobs = threading.Condition(threading.Lock())  # guards `pending`, `leading`
+        self.jobs = threading.Condition(threading.Lock())  # guards `pending`, `thread`
         self.pending: list[_Job] = []
-        self.leading = False
+        self.thread: threading.Thread | None = None  # the writer thread, while it runs
 
 
 class _Job:
-    __slots__ = ("fn", "done", "result", "error")
+    """A transaction handed to the writer thread, and how its caller learns the outcome: a
+    lock released when done (a thread waits), or a future of the caller's event loop."""
 
-    def __init__(self, fn) -> None:
-        self.fn, self.done, self.result, self.error = fn, False, None, None
+    __slots__ = ("fn", "result", "error", "waiter", "loop", "future")
+
+    def __init__(self, fn, loop=None) -> None:
+        self.fn, self.result, self.error, self.loop = fn, None, None, loop
+        self.future = None if loop is None else loop.create_future()
+        self.waiter = None
+        if loop is None:
+            self.waiter = threading.Lock()
+            self.waiter.acquire()
+
+
+def _settle(jobs: list[_Job]) -> None:
+    """On the caller's event loop: hand each job's outcome to its future."""
+    for j in jobs:
+        if not j.future.done():  # not cancelled meanwhile
+            if j.error is not None:
+                j.future.set_exception(j.error)
+            else:
+                j.future.set_result(j.result)
 
 
 class Driver:
@@ -108,36 +128,66 @@ class Driver:
 
     def together(self, job: Callable):
         """Return `job(cur)` run inside the single-writer transaction, and committed, with
-        whatever jobs other threads of this process hand in meanwhile (a group commit).
+        whatever jobs other threads hand in meanwhile (a group commit); `together_async` is
+        the same for a coroutine.
 
-        The first thread in leads: it takes every job waiting, runs them one after another
-        on one cursor, commits once and wakes the others. A job sees the writes of the jobs
-        before it, as one transaction after another would. When a job raises, the group is
-        rolled back and run again without it (so `job` must only read and write through
-        `cur`), and its error is raised in its own thread. Nothing is answered before the
-        commit: if it fails, every job of the group fails with its error.
+        One writer thread per engine in the process runs them: it takes every job waiting,
+        runs them one after another on one cursor, commits once and hands each its outcome.
+        A job sees the writes of the jobs before it, as one transaction after another would.
+        When a job raises, the group is rolled back and run again without it (so `job` must
+        only read and write through `cur`), and its error is raised to its own caller.
+        Nothing is answered before the commit: if it fails, every job of the group fails.
+        With nobody writing or waiting, the calling thread runs its job itself.
         """
         w = self._writers
-        mine = _Job(job)
-        with w.jobs:
-            w.pending.append(mine)
-            while not mine.done and w.leading:
-                w.jobs.wait()
-            if not mine.done:
-                w.leading = True
-                group, w.pending = w.pending, []
-        if not mine.done:
+        if not w.pending and w.lock.acquire(blocking=False):
             try:
-                self._group(group)
+                with self._writing() as cur:
+                    return job(cur)
             finally:
-                with w.jobs:
-                    for j in group:
-                        j.done = True
-                    w.leading = False
-                    w.jobs.notify_all()
+                w.lock.release()
+        mine = _Job(job)
+        self._hand_in(mine)
+        mine.waiter.acquire()  # released by the writer thread
         if mine.error is not None:
             raise mine.error
         return mine.result
+
+    async def together_async(self, job: Callable):
+        """`together` for a coroutine: the event loop is not blocked while the job waits
+        and runs, and no thread of the loop's pool is taken."""
+        mine = _Job(job, asyncio.get_running_loop())
+        self._hand_in(mine)
+        return await mine.future
+
+    def _hand_in(self, job: _Job) -> None:
+        w = self._writers
+        with w.jobs:
+            w.pending.append(job)
+            if w.thread is None:
+                w.thread = threading.Thread(target=self._write, name="writer", daemon=True)
+                w.thread.start()
+            else:
+                w.jobs.notify()
+
+    def _write(self) -> None:
+        """The writer thread: run the waiting jobs in groups; end after a second idle."""
+        w = self._writers
+        try:
+            while True:
+                with w.jobs:
+                    if not w.pending:
+                        w.jobs.wait(1.0)
+                    group, w.pending = w.pending, []
+                    if not group:
+                        w.thread = None
+                        return
+                self._group(group)
+                _answer(group)
+        except BaseException:
+            with w.jobs:
+                w.thread = None
+            raise
 
     def _group(self, group: list[_Job]) -> None:
         todo = group
@@ -157,6 +207,21 @@ class Driver:
                 for j in todo:
                     j.error, j.result = e, None
             return
+
+
+def _answer(group: list[_Job]) -> None:
+    """Wake the threads of a group and settle its futures, one call per event loop."""
+    loops: dict = {}
+    for j in group:
+        if j.waiter is not None:
+            j.waiter.release()
+        else:
+            loops.setdefault(j.loop, []).append(j)
+    for loop, jobs in loops.items():
+        try:
+            loop.call_soon_threadsafe(_settle, jobs)
+        except RuntimeError:  # the loop was closed: nobody waits for these any more
+            pass
 
 
 class _Refused(Exception):

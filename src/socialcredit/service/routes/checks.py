@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -47,30 +48,34 @@ def _declared(rb, name: str) -> None:
         )
 
 
-def _checked(
-    svc, authorization: str | None, service: str, day, people: list[tuple], not_found
-) -> list[Answer]:
-    """Authenticate the provider, look `people` ((national id, subject id) pairs, one of them
-    None) up, spend them from its budget and log the answers: one write transaction on one
-    pooled connection, so the token, its budget, the index and the log are read and written
-    as one. Refusals, in order: 401 (header, token, revoked), 403 (role, service), 422 (over
-    the whole budget, service not declared), 429 (budget spent), 404 (a subject id that
-    does not exist, after spending the budget). Stale rows are rescored, and a new rulebook
-    parsed, outside the transaction, then it is run again.
+class _Check:
+    """One request's check: authenticate the provider, look `people` ((national id, subject
+    id) pairs, one of them None) up, spend them from its budget and log the answers, in one
+    write transaction (`transaction`, run by the store's writer: `Driver.together`), so the
+    token, its budget, the index and the log are read and written as one. Refusals, in
+    order: 401 (header, token, revoked), 403 (role, service), 422 (over the whole budget,
+    service not declared), 429 (budget spent), 404 (a subject id that does not exist, after
+    spending the budget). Stale rows are rescored, and a new rulebook parsed, outside the
+    transaction (`repair`), then it is run again.
     """
-    token_id, secret = bearer(authorization)  # 401 before any store access
-    db, index = svc.index.db, svc.index
-    nids = sorted({n for n, _ in people if n is not None})
-    sids = sorted({s for _, s in people if s is not None})
 
-    def transaction(cur):
-        """The check in the writer's transaction: (rulebook key, stale ids or None, answers
-        or None, missing ids)."""
-        row, key = index.caller(cur, token_id, day)
-        who = authorize(principal_of(row, token_id, secret), ("provider",))
+    TRIES = 3
+
+    def __init__(self, svc, authorization: str | None, service: str, day, people) -> None:
+        self.token_id, self.secret = bearer(authorization)  # 401 before any store access
+        self.svc, self.service, self.day, self.people = svc, service, day, people
+        self.nids = sorted({n for n, _ in people if n is not None})
+        self.sids = sorted({s for _, s in people if s is not None})
+        self.outcome: tuple = ()
+
+    def transaction(self, cur) -> tuple:
+        """The check on `cur`: (rulebook key, stale ids or None, answers or None, missing)."""
+        svc, index, service, day = self.svc, self.svc.index, self.service, self.day
+        row, key = index.caller(cur, self.token_id, day)
+        who = authorize(principal_of(row, self.token_id, self.secret), ("provider",))
         _own_service(who, service)
-        svc.affordable(who, len(people))
-        rows = index.rows(cur, service, nids, sids)
+        svc.affordable(who, len(self.people))
+        rows = index.rows(cur, service, self.nids, self.sids)
         rb = index.cached(key)
         if rb is None:
             return key, None, None, []
@@ -78,32 +83,60 @@ def _checked(
         if stale:
             return key, stale, None, []
         _declared(rb, service)
-        _spend(svc, cur, who, len(people))
+        _spend(svc, cur, who, len(self.people))
         by_nid, by_sid = index.answers(rows)
-        missing = [s for s in sids if s not in by_sid]
+        missing = [s for s in self.sids if s not in by_sid]
         if missing:
             return key, [], None, missing  # commit: a miss spends the budget too
-        answers = [_answer(by_nid, by_sid, nid, sid) for nid, sid in people]
-        log_checks(db, cur, who.token_id, who.role, service, day, answers)
+        answers = [_answer(by_nid, by_sid, nid, sid) for nid, sid in self.people]
+        log_checks(index.db, cur, who.token_id, who.role, service, day, answers)
         return key, [], answers, []
 
-    for _ in range(3):
-        key, stale, answers, missing = db.together(transaction)
-        # No connection held: parse the rulebook in force, or rescore the stale rows.
+    def done(self, outcome: tuple) -> bool:
+        """Keep the transaction's outcome; False when it must be repaired and run again."""
+        self.outcome = outcome
+        return outcome[1] == []
+
+    def repair(self) -> None:
+        """With no connection held: parse the rulebook in force, or rescore the stale rows."""
+        key, stale, _, _ = self.outcome
         if stale is None:
-            index.parsed(key, day)
-        elif stale:
-            rescore_subjects(svc.store, stale, day)
+            self.svc.index.parsed(key, self.day)
         else:
+            rescore_subjects(self.svc.store, stale, self.day)
+
+    def answers(self, not_found) -> list[Answer]:
+        if not self.done(self.outcome):
+            raise StoreError("the decision index kept changing during the check — retry it")
+        _, _, answers, missing = self.outcome
+        if missing:
+            raise Problem(404, not_found(missing))
+        metrics = self.svc.metrics
+        metrics.people.inc(len(answers))
+        for decision, n in Counter(a.decision for a in answers).items():
+            metrics.decisions.labels(self.service, decision).inc(n)
+        return answers
+
+
+def _checked(svc, authorization, service: str, day, people: list[tuple], not_found):
+    """The answers of a `_Check`, from a thread."""
+    check = _Check(svc, authorization, service, day, people)
+    for _ in range(check.TRIES):
+        if check.done(svc.index.db.together(check.transaction)):
             break
-    else:
-        raise StoreError("the decision index kept changing during the check — retry it")
-    if missing:
-        raise Problem(404, not_found(missing))
-    svc.metrics.people.inc(len(answers))
-    for decision, n in Counter(a.decision for a in answers).items():
-        svc.metrics.decisions.labels(service, decision).inc(n)
-    return answers
+        check.repair()
+    return check.answers(not_found)
+
+
+async def _checked_async(svc, authorization, service: str, day, people: list[tuple], not_found):
+    """The answers of a `_Check`, from the event loop: it waits for the writer without
+    taking a thread of the pool; a repair runs in one."""
+    check = _Check(svc, authorization, service, day, people)
+    for _ in range(check.TRIES):
+        if check.done(await svc.index.db.together_async(check.transaction)):
+            break
+        await anyio.to_thread.run_sync(check.repair)
+    return check.answers(not_found)
 
 
 def _spend(svc, cur, who: Principal, people: int) -> None:
@@ -133,20 +166,38 @@ def _answer(by_nid: dict, by_sid: dict, nid: str | None, sid: str | None) -> Ans
     responses=problems.responses(400, 401, 403, 404, 408, 413, 422, 429),
     openapi_extra=BEARER,
 )
-def check(body: CheckIn, request: Request) -> JSONResponse:
+async def check(body: CheckIn, request: Request) -> JSONResponse:
     """The decision and its reasons; never a score, a grade or a record. Logged for the
     person to see. An unknown (valid) national id is allowed."""
-    return check_person(request.app.state.service, request.headers.get("authorization"), body)
+    # A coroutine: the check's transaction runs on the store's writer thread (with the
+    # others waiting then), so the request takes no thread of the pool.
+    svc = request.app.state.service
+    day, nid = _one(svc, body)
+    (a,) = await _checked_async(
+        svc, request.headers.get("authorization"), body.service, day, [(nid, body.subject_id)],
+        _no_subject,
+    )  # fmt: skip
+    return _one_answer(body, day, a)
 
 
 def check_person(svc, authorization: str | None, body: CheckIn) -> JSONResponse:
-    """POST /v1/checks for the caller of `authorization` (the console calls it too)."""
-    day = svc.today()
+    """POST /v1/checks for the caller of `authorization`, from a thread (the console)."""
+    day, nid = _one(svc, body)
+    (a,) = _checked(svc, authorization, body.service, day, [(nid, body.subject_id)], _no_subject)
+    return _one_answer(body, day, a)
+
+
+def _one(svc, body: CheckIn) -> tuple:
+    """Today and the compact national id of a single check (422 when invalid)."""
     nid = national_id(body.national_id, "national_id") if body.national_id is not None else None
-    (a,) = _checked(
-        svc, authorization, body.service, day, [(nid, body.subject_id)],
-        lambda missing: f'no subject "{missing[0]}"',
-    )  # fmt: skip
+    return svc.today(), nid
+
+
+def _no_subject(missing: list[str]) -> str:
+    return f'no subject "{missing[0]}"'
+
+
+def _one_answer(body: CheckIn, day, a: Answer) -> JSONResponse:
     out = {"decision": a.decision, "service": body.service, "as_of": day.isoformat(),
            "reasons": a.reasons}  # fmt: skip
     return JSONResponse(out)
