@@ -371,3 +371,17 @@ DUE_FILES = [
 def test_due_process_paths_agree(day, suspend):
     rb = dataclasses.replace(DUE_RB, due_process=DueProcess(suspend_on_objection=suspend))
     assert_agree(rb, DUE_FILES, day)
+
+
+def test_working_days_counted_past_five_years():
+    """A notice of six years, then a repair's max_period in working days: the batch plan's
+    calendar must reach that far (it stopped five years past the last record, so the plan
+    found no end where the evaluator found 2030-01-02; Hypothesis drew it)."""
+    rb = dataclasses.replace(
+        DUE_RB,
+        lists=(dataclasses.replace(DUE_RB.lists[0], notice=Duration(6, "y")),),
+        repair=(RepairRule("rec", max_period=Duration(1, "wd")),),
+    )
+    assert_agree(rb, [File("far", recs("f1"))], date(2024, 3, 1))
+    ev = evaluate(File("far", recs("f1")), rb, date(2024, 3, 1))
+    assert [e.end for e in ev.entries] == [date(2030, 1, 2)]

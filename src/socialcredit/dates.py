@@ -39,6 +39,12 @@ class Duration:
     def __str__(self) -> str:
         return f"{self.n}{self.unit}"
 
+    def most_days(self) -> int:
+        """An upper bound on how many days `add` moves a date by this duration (working
+        days: five a week, and a month of holidays to spare)."""
+        per_unit = {"d": 1, "w": 7, "m": 31, "y": 366}
+        return self.n * per_unit[self.unit] if self.unit in per_unit else 2 * self.n + 31
+
     def days_from(self, start: date, country: str) -> int:
         """Length in days when counted from `start` (used for half-lives)."""
         return (add(start, self, country) - start).days

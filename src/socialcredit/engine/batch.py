@@ -8,6 +8,7 @@ compute — only in how they run it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -67,12 +68,30 @@ class BatchResult:
         }
 
 
+def reach(rb: Rulebook) -> int:
+    """Days past a record or the plan's day that the plan's date arithmetic can reach: the
+    sum of every duration in the rulebook bounds any chain of them (a record's validity,
+    then a list's notice, then a repair's max_period...)."""
+
+    def durations(x):
+        if isinstance(x, dates.Duration):
+            yield x
+        elif dataclasses.is_dataclass(x):
+            for f in dataclasses.fields(x):
+                yield from durations(getattr(x, f.name))
+        elif isinstance(x, (tuple, list, dict)):
+            for v in x.values() if isinstance(x, dict) else x:
+                yield from durations(v)
+
+    return sum(d.most_days() for d in durations(rb))
+
+
 def calendar(be: Backend, rb: Rulebook, day: date) -> None:
     """Table `cal` (day, widx, work) covering every date a working-day duration can reach."""
     span = be.arrow("SELECT min(occurred_at) AS lo, max(occurred_at) AS hi FROM records")
     lo, hi = span.column("lo")[0].as_py(), span.column("hi")[0].as_py()
     first = min(lo or day, day) - timedelta(days=31)
-    last = max(hi or day, day) + timedelta(days=5 * 366)
+    last = max(hi or day, day) + timedelta(days=max(5 * 366, reach(rb)))
     rows = dates.calendar_rows(rb.country, first, last)
     table = pa.table(
         {
