@@ -182,8 +182,15 @@ class Driver:
                     if not group:
                         w.thread = None
                         return
-                self._group(group)
-                _answer(group)
+                try:
+                    self._group(group)
+                except BaseException as e:  # not a job's error nor the store's: tell them
+                    for j in group:
+                        if j.error is None:
+                            j.error, j.result = e, None
+                    raise
+                finally:
+                    _answer(group)
         except BaseException:
             with w.jobs:
                 w.thread = None
