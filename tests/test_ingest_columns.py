@@ -231,6 +231,27 @@ def test_a_column_of_another_type_takes_the_row_path(stores, rb, tmp_path):
     assert rep.accepted == 2
 
 
+def test_a_changed_identity_is_indexed_anew_and_an_unchanged_one_kept(stores, rb, tmp_path):
+    """Plain rows that change a person's identity drop the person's identity features (the
+    next linkage indexes them anew); rows that repeat it leave them."""
+    store = stores[0]
+    first = [row(rb, "i1", name="Alice"), row(rb, "i2", national_id=BOB, name="Bob")]
+    pq.write_table(strings(first), tmp_path / "a.parquet")
+    ingest_file(store, tmp_path / "a.parquet", as_of=DAY)
+    ids = [store.subject_id_for(n) for n in (ALICE, BOB)]
+    with store.engine.begin() as conn:
+        for sid in ids:
+            conn.execute(text("INSERT INTO identity_subjects (subject_id, name) VALUES (:s, 'x')"),
+                         {"s": sid})  # fmt: skip
+    later = [row(rb, "i3", name="Alicia"), row(rb, "i4", national_id=BOB, name="Bob")]
+    pq.write_table(strings(later), tmp_path / "b.parquet")
+    rep = ingest_file(store, tmp_path / "b.parquet", as_of=DAY)
+    assert rep.accepted == 2 and store.subject_by_national_id(ALICE)["name"] == "Alicia"
+    with store.engine.connect() as conn:
+        kept = conn.execute(text("SELECT subject_id FROM identity_subjects")).scalars().all()
+    assert kept == [ids[1]]
+
+
 def test_a_crash_part_way_then_a_rerun(stores, rb, tmp_path):
     rows = [row(rb, f"c{i}", national_id=(ALICE, BOB, CAROL)[i % 3]) for i in range(30)]
     rows[4] = row(rb, "c4", occurred_at="bad")
