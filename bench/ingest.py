@@ -114,9 +114,12 @@ def phase(kind: str, url: str, path: str) -> None:
         out = run_floor(url, Path(path), staged=kind == "staged")
     else:
         out = run_ingest(url, Path(path), columnar=kind == "ingest")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # ingest's reading process
     print(json.dumps({
-        **(out or {}), "wall": time.perf_counter() - t, "cpu": time.process_time() - cpu,
+        **(out or {}), "wall": time.perf_counter() - t,
+        "cpu": time.process_time() - cpu + children.ru_utime + children.ru_stime,
         "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "child_peak_gib": children.ru_maxrss / 2**20,
     }))  # fmt: skip
 
 

@@ -241,6 +241,36 @@ def test_rerunning_a_file_changes_nothing(loaded, rb, tmp_path):
     assert loaded.subjects_count() == 2
 
 
+def test_a_parquet_crash_part_way_loses_nothing_and_a_rerun_completes(loaded, rb, tmp_path):
+    """A big Parquet file on SQLite is read in a child process (ingest.child)."""
+    rows = [row(rb, f"p{i}", national_id=(ALICE, BOB)[i % 2]) for i in range(10)]
+    path = write_parquet(tmp_path / "crash.parquet", rows)
+
+    def crash(done, total):
+        if done >= 4:
+            raise KeyboardInterrupt("power cut")
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_file(loaded, path, as_of=DAY, progress=crash, chunk_size=4)
+    assert record_count(loaded) == 4
+    rep = ingest_file(loaded, path, as_of=DAY, chunk_size=4)
+    assert (rep.accepted, rep.duplicates, rep.rejected) == (6, 4, 0)
+    with loaded.engine.connect() as conn:
+        got = conn.execute(text("SELECT record_id FROM records ORDER BY seq")).scalars().all()
+    assert got == [f"p{i}" for i in range(10)]  # file order
+
+
+def test_a_reading_process_that_fails_is_a_clean_error(loaded, rb, tmp_path, monkeypatch):
+    if loaded.dialect != "sqlite":
+        pytest.skip("the reading process is for the embedded store")
+    rows = [row(rb, f"f{i}", national_id=ALICE) for i in range(10)]
+    path = write_parquet(tmp_path / "f.parquet", rows)
+    monkeypatch.setattr("sys.executable", "/bin/false")  # the child cannot start
+    with pytest.raises(IngestError, match="stopped unexpectedly"):
+        ingest_file(loaded, path, as_of=DAY, chunk_size=4)
+    assert record_count(loaded) == 0
+
+
 def test_a_crash_part_way_loses_nothing_and_a_rerun_completes(loaded, rb, tmp_path):
     rows = [row(rb, f"c{i}", national_id=(ALICE, BOB)[i % 2]) for i in range(10)]
     rows[1] = row(rb, "c1", occurred_at="bad")

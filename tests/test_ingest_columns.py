@@ -157,8 +157,10 @@ def tricky(rb) -> list[dict]:
 
 @pytest.fixture
 def split(monkeypatch):
-    """Count the rows the columnar checks pass (fast) and hand to the row parser (slow)."""
+    """Count the rows the columnar checks pass (fast) and hand to the row parser (slow);
+    files are read in this process, where the spy is."""
     import socialcredit.ingest as ingest
+    import socialcredit.ingest.child as child
 
     seen = {"fast": 0, "slow": 0}
 
@@ -168,7 +170,8 @@ def split(monkeypatch):
         seen["slow"] += len(checked.slow)
         return checked
 
-    monkeypatch.setattr(ingest, "check_batch", spy)
+    monkeypatch.setattr(child, "check_batch", spy)
+    monkeypatch.setattr(ingest, "CHILD_ROWS", 10**9)
     return seen
 
 

@@ -12,20 +12,19 @@ The package, in the order a file goes through it: `read` (formats and rows), `co
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 
-from socialcredit.ingest.columns import Unfit, check_batch
+from socialcredit.ingest.child import Got, check_chunk, in_process
 from socialcredit.ingest.consents import ingest_consents
-from socialcredit.ingest.plain import Plain
 from socialcredit.ingest.read import CHUNK, chunked, detect_format, digest_and_count, read_rows
 from socialcredit.ingest.report import IngestError, IngestReport
-from socialcredit.ingest.run import Parsed, Run
-from socialcredit.records import RecordParser, Reject, canonical_json
+from socialcredit.ingest.run import Run
+from socialcredit.records import RecordParser, canonical_json
 from socialcredit.store import Store
 
 __all__ = [
@@ -33,6 +32,7 @@ __all__ = [
     "ingest_rows", "read_rows",
 ]  # fmt: skip
 Progress = Callable[[int, int], None]
+CHILD_ROWS = 0  # a Parquet file of more rows (and more than one chunk) is read in a child
 
 
 def ingest_file(
@@ -60,6 +60,10 @@ def ingest_file(
         import pyarrow.parquet as pq
 
         chunks: Iterable = pq.ParquetFile(path).iter_batches(batch_size=chunk_size)
+        # More than one chunk for the embedded store: read in a separate process (`child`),
+        # which also binds the rows for the writer.
+        if total > max(chunk_size, CHILD_ROWS) and store.dialect == "sqlite":
+            chunks = (path, chunk_size)
     else:
         chunks = chunked(read_rows(path, fmt), chunk_size)
     return _ingest(store, chunks, str(path), file_digest, source, as_of, progress, total)
@@ -83,7 +87,7 @@ def ingest_rows(
 
 def _ingest(
     store: Store,
-    chunks: Iterable[list | pa.RecordBatch],
+    chunks: Iterable[list | pa.RecordBatch] | tuple[Path, int],
     label: str,
     file_digest: str,
     source: str | None,
@@ -98,51 +102,39 @@ def _ingest(
     run = Run(store, label, file_digest, source, as_of, report)
     if progress:
         progress(0, total)
-
-    chunks = iter(chunks)
     done = 0
 
-    def read_next() -> tuple[list[Parsed], Plain | None, int] | None:
-        """Read and check the next chunk (in the pool's one thread, one call at a time)."""
-        chunk = next(chunks, None)
-        if chunk is None:
-            return None
-        first, plain = done + 1, None
-        if isinstance(chunk, pa.RecordBatch):
-            try:
-                checked = check_batch(parser, chunk, first)
-            except Unfit:
-                rows = chunk.to_pylist()
-            else:
-                rows = chunk.take(pa.array(checked.slow, pa.int64())).to_pylist()
-                plain = Plain.of(checked, store)
-            numbers = (
-                [first + i for i in checked.slow] if plain else range(first, first + len(rows))
-            )
-            return _parse(parser, numbers, rows), plain, chunk.num_rows
-        return _parse(parser, range(first, first + len(chunk)), chunk), None, len(chunk)
-
-    # The next chunk is read and checked while this one is written: the database drivers
-    # release the GIL while they work.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        got = read_next()
-        while got is not None:
-            parsed, plain, n = got
-            done += n
-            ahead = pool.submit(read_next)
-            run.apply(parsed, plain=plain)
-            if progress:
-                progress(done, max(total, done))
-            got = ahead.result()
+    if isinstance(chunks, tuple):
+        got: Iterator[Got] = in_process(*chunks, parser, store.subject_ids())
+    else:
+        got = _ahead(chunks, parser, store.engine.dialect.name, store.subject_ids())
+    for parsed, plain, n in got:
+        run.apply(parsed, plain=plain)
+        done += n
+        if progress:
+            progress(done, max(total, done))
     run.finish()
     return report
 
 
-def _parse(parser: RecordParser, numbers: Iterable[int], rows: Iterable[dict | str]) -> list:
-    out = []
-    for n, raw in zip(numbers, rows, strict=True):
-        if isinstance(raw, str):
-            out.append((n, {}, Reject(n, "row", f"line {raw}")))
-        else:
-            out.append((n, raw, parser.parse(raw, n)))
-    return out
+def _ahead(chunks: Iterable[list | pa.RecordBatch], parser: RecordParser, dialect: str,
+           subject_id: Callable[[str], str]) -> Iterator[Got]:  # fmt: skip
+    """Yield the chunks checked, the next one read in a thread while this one is written:
+    the database drivers release the GIL while they work."""
+    chunks, first = iter(chunks), 1
+
+    def next_one() -> Got | None:  # in the pool's one thread, one call at a time
+        nonlocal first
+        chunk = next(chunks, None)
+        if chunk is None:
+            return None
+        got = check_chunk(parser, chunk, first, dialect, subject_id)
+        first += got[2]
+        return got
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        got = next_one()
+        while got is not None:
+            ahead = pool.submit(next_one)
+            yield got
+            got = ahead.result()

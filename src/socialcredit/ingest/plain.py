@@ -3,6 +3,7 @@ table and grouped by person, before the chunk's write transaction begins."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -10,7 +11,6 @@ import pyarrow.compute as pc
 
 from socialcredit.ingest.columns import Checked
 from socialcredit.records import IDENTITY
-from socialcredit.store import Store
 from socialcredit.store.bulk import Encoded, encode
 from socialcredit.store.records import STAGE_COLUMNS
 
@@ -35,20 +35,24 @@ class Plain:
     checked: Checked
     rows: pa.Table  # checked.fast with each person's subject id
     keys: list[tuple[str, str]]  # each row's (source, record_id)
-    staged: Encoded  # every row, as store.records.STAGE_COLUMNS
-    people: Encoded  # the identity every row gives, as store.records.PEOPLE
+    # Every row, as store.records.STAGE_COLUMNS, and the identity every row gives, as
+    # store.records.PEOPLE; None when they wait in the SQLite file `file` (ingest.child).
+    staged: Encoded | None
+    people: Encoded | None
+    file: str | None = None
 
     @classmethod
-    def of(cls, checked: Checked, store: Store) -> Plain:
+    def of(cls, checked: Checked, dialect: str, subject_id: Callable[[str], str]) -> Plain:
+        """Make `checked`'s plain rows ready for a store on `dialect` whose subject ids
+        `subject_id` gives (Store.subject_ids)."""
         fast = checked.fast
         # A person's subject id is a function of the national id (Store.subject_id_for),
         # computed once per person of the chunk; IngestBatch.add_people fails if a stored subject
         # disagrees.
         nids = pc.unique(fast["national_id"])
-        sids = pa.array([store.subject_id_for(n) for n in nids.to_pylist()], pa.string())
+        sids = pa.array([subject_id(n) for n in nids.to_pylist()], pa.string())
         fast = fast.append_column("subject_id", sids.take(pc.index_in(fast["national_id"], nids)))
         keys = list(zip(fast["source"].to_pylist(), fast["record_id"].to_pylist(), strict=True))
-        dialect = store.engine.dialect.name
         return cls(checked, fast, keys, stage(dialect, fast), encode(dialect, people(fast)))
 
 

@@ -73,20 +73,20 @@ class Run:
         """
         c = _Chunk()
         fast, dups = None, 0
-        with self.store.ingest_batch() as tx:
+        with self.store.ingest_batch(plain.file if plain else None) as tx:
             recs = [rec for _, _, rec in parsed if not isinstance(rec, Reject)]
             keys = {(r["source"], r["record_id"]) for r in recs}
-            persons = None
+            persons, with_people = None, False
             if plain is not None and plain.rows.num_rows:
                 history = tx.histories(keys.union(plain.keys))
                 fast, dups, demoted = self._split_fast(plain, keys, recs, history)
                 dialect = self.store.engine.dialect.name
                 if fast.num_rows == plain.rows.num_rows:
-                    tx.stage(plain.staged)
-                    persons = plain.people
+                    tx.stage(plain.staged)  # None: from the attached file
+                    persons, with_people = plain.people, True
                 elif fast.num_rows:  # some are not new: stage the others only
                     tx.stage(stage(dialect, fast))
-                    persons = encode(dialect, people(fast))
+                    persons, with_people = encode(dialect, people(fast)), True
                 if demoted:
                     parsed = sorted(parsed + self._reparse(plain.checked, demoted), key=_row_no)
                     recs = [rec for _, _, rec in parsed if not isinstance(rec, Reject)]
@@ -102,7 +102,7 @@ class Run:
                                  known, replay)  # fmt: skip
             tx.add_subjects(list(c.new_subjects.values()))
             tx.update_identities(list(c.changed.values()))
-            if persons is not None and fast.num_rows:
+            if with_people:
                 tx.add_people(persons, self.as_of)
             tx.supersede(c.supersede, self.as_of)
             tx.stage_rows(c.rows)

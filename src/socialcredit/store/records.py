@@ -209,10 +209,14 @@ class IngestBatch:
         self.conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols})")
         self.conn.exec_driver_sql(f"DELETE FROM {name}")
 
-    def stage(self, plain: Encoded) -> None:
-        """Stage new first versions of plain records (columns named as in STAGE)."""
+    def stage(self, plain: Encoded | None) -> None:
+        """Stage new first versions of plain records (columns named as in STAGE); None takes
+        them from the attached file's `chunk.stage` (ingest.child)."""
         self._stage()
-        insert_encoded(self.conn, "ingest_stage", plain)
+        if plain is None:
+            self.conn.exec_driver_sql("INSERT INTO ingest_stage SELECT * FROM chunk.stage")
+        else:
+            insert_encoded(self.conn, "ingest_stage", plain)
 
     def stage_rows(self, rows: list[tuple]) -> None:
         """Stage record versions given as tuples in STAGE_COLUMNS order."""
@@ -221,11 +225,15 @@ class IngestBatch:
         self._stage()
         insert_rows(self.conn, "ingest_stage", STAGE_COLUMNS, rows)
 
-    def add_people(self, people: Encoded, on: date) -> None:
+    def add_people(self, people: Encoded | None, on: date) -> None:
         """Create or update the subjects of the plain records staged: `people` has the
-        PEOPLE columns; a field given overwrites the stored one, a null keeps it."""
+        PEOPLE columns (None: the attached file's `chunk.people`); a field given overwrites
+        the stored one, a null keeps it."""
         self._temp("ingest_people", PEOPLE)
-        insert_encoded(self.conn, "ingest_people", people)
+        if people is None:
+            self.conn.exec_driver_sql("INSERT INTO ingest_people SELECT * FROM chunk.people")
+        else:
+            insert_encoded(self.conn, "ingest_people", people)
         cols = ("subject_id", "national_id", *IDENTITY)
         sets = ", ".join(f"{f} = coalesce(excluded.{f}, subjects.{f})" for f in IDENTITY)
 

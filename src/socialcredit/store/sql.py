@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -85,6 +86,12 @@ def _objection(row, known_at: date | None) -> Objection:
         row.objection_id, row.source, row.record_id, row.filed_on, row.deadline, state,
         decided, target=row.target, list_id=row.list_id, entry_start=row.entry_start, **appeal,
     )  # fmt: skip
+
+
+def subject_id_for(secret: bytes, national_id: str) -> str:
+    """The stable opaque subject id for a national id, keyed by the store's secret."""
+    h = hashlib.blake2b(national_id.encode(), key=secret, digest_size=8)
+    return "s" + h.hexdigest()
 
 
 class Store(Disputes, Procedure):
@@ -230,8 +237,11 @@ class Store(Disputes, Procedure):
 
     def subject_id_for(self, national_id: str) -> str:
         """Return the stable opaque subject id for a national id (keyed by the store secret)."""
-        h = hashlib.blake2b(national_id.encode(), key=self._secret, digest_size=8)
-        return "s" + h.hexdigest()
+        return subject_id_for(self._secret, national_id)
+
+    def subject_ids(self) -> partial[str]:
+        """`subject_id_for` as a function that pickles, for another process (ingest's reader)."""
+        return partial(subject_id_for, self._secret)
 
     def subject(self, subject_id: str) -> dict | None:
         """Return the subject's row, or None."""
@@ -458,7 +468,22 @@ class Store(Disputes, Procedure):
     # -- ingest --------------------------------------------------------------------------
 
     @contextmanager
-    def ingest_batch(self) -> Iterator[records.IngestBatch]:
-        """Yield the writer for one chunk of ingest; all of it commits together."""
-        with self._write() as conn:
-            yield records.IngestBatch(conn, self)
+    def ingest_batch(self, attach: str | None = None) -> Iterator[records.IngestBatch]:
+        """Yield the writer for one chunk of ingest; all of it commits together.
+
+        `attach` names a SQLite file (the chunk's rows, staged by ingest's reading process)
+        to attach as `chunk` for the transaction: SQLite attaches only outside one.
+        """
+        if attach is None:
+            with self._write() as conn:
+                yield records.IngestBatch(conn, self)
+            return
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            raw.execute("ATTACH DATABASE ? AS chunk", (attach,))
+            try:
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    yield records.IngestBatch(conn, self)
+            finally:
+                raw.execute("DETACH DATABASE chunk")
