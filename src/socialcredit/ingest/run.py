@@ -78,7 +78,10 @@ class Run:
             keys = {(r["source"], r["record_id"]) for r in recs}
             persons, with_people = None, False
             if plain is not None and plain.rows.num_rows:
-                history = tx.histories(keys.union(plain.keys))
+                if plain.file:  # the plain rows' keys are in the attached file
+                    history = tx.histories(keys, attached=True)
+                else:
+                    history = tx.histories(keys.union(plain.keys))
                 fast, dups, demoted = self._split_fast(plain, keys, recs, history)
                 dialect = self.store.engine.dialect.name
                 if fast.num_rows == plain.rows.num_rows:

@@ -105,12 +105,15 @@ class IngestBatch:
         self.store = store
         self.pg = conn.dialect.name == "postgresql"
         self.staged = False  # whether ingest_stage holds this chunk's records
+        self.attached = False  # whether chunk.stage (an attached file) holds some
         self.tuned = False  # whether PostgreSQL's settings for bulk SQL are made
 
-    def histories(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[Version]]:
-        """Return the stored versions of each (source, record_id) that exists, oldest first."""
+    def histories(self, keys: Iterable[tuple[str, str]],
+                  attached: bool = False) -> dict[tuple[str, str], list[Version]]:  # fmt: skip
+        """Return the stored versions of each (source, record_id) that exists, oldest first;
+        `attached`: and of each record in the attached file's `chunk.stage`."""
         keys = list(keys)
-        if not keys:
+        if not (keys or attached):
             return {}
         cols = "r.seq, r.source, r.record_id, r.version, r.digest, r.ingested_on"
         if self.pg:
@@ -128,9 +131,15 @@ class IngestBatch:
                 "CREATE TEMP TABLE IF NOT EXISTS ingest_keys (source TEXT, record_id TEXT)"
             )
             self.conn.exec_driver_sql("DELETE FROM ingest_keys")
-            self.conn.exec_driver_sql("INSERT INTO ingest_keys VALUES (?, ?)", keys)
+            if keys:
+                self.conn.exec_driver_sql("INSERT INTO ingest_keys VALUES (?, ?)", keys)
+            if attached:
+                self.conn.exec_driver_sql(
+                    "INSERT INTO ingest_keys SELECT source, record_id FROM chunk.stage"
+                )
             rows = self.conn.exec_driver_sql(
-                f"SELECT {cols} FROM ingest_keys k JOIN records r"
+                f"SELECT {cols} FROM (SELECT DISTINCT source, record_id FROM ingest_keys) k"
+                " JOIN records r"
                 " ON r.source = k.source AND r.record_id = k.record_id"
             ).all()
         return _versions(rows)
@@ -212,17 +221,20 @@ class IngestBatch:
     def stage(self, plain: Encoded | None) -> None:
         """Stage new first versions of plain records (columns named as in STAGE); None takes
         them from the attached file's `chunk.stage` (ingest.child)."""
-        self._stage()
         if plain is None:
-            self.conn.exec_driver_sql("INSERT INTO ingest_stage SELECT * FROM chunk.stage")
-        else:
-            insert_encoded(self.conn, "ingest_stage", plain)
+            self.attached = True  # written from there, unless other rows join them
+            return
+        self._stage()
+        insert_encoded(self.conn, "ingest_stage", plain)
 
     def stage_rows(self, rows: list[tuple]) -> None:
         """Stage record versions given as tuples in STAGE_COLUMNS order."""
         if not rows:
             return
         self._stage()
+        if self.attached:  # the attached rows join these, to be written in file order
+            self.conn.exec_driver_sql("INSERT INTO ingest_stage SELECT * FROM chunk.stage")
+            self.attached = False
         insert_rows(self.conn, "ingest_stage", STAGE_COLUMNS, rows)
 
     def add_people(self, people: Encoded | None, on: date) -> None:
@@ -262,13 +274,14 @@ class IngestBatch:
     def write_staged(self, on: date, at: datetime) -> None:
         """Insert the staged record versions into `records` in file order, ingested on `on`
         at `at`."""
-        if not self.staged:
+        if not (self.staged or self.attached):
             return
+        table = "chunk.stage" if self.attached else "ingest_stage"
         cols = [f"k.{c}" for c in STAGE_COLUMNS[1:]]
         names = ", ".join((*STAGE_COLUMNS[1:], "ingested_on", "ingested_at"))
         self.conn.execute(
             text(f"INSERT INTO records ({names}) SELECT {', '.join(cols)}, :on, :at"
-                 " FROM ingest_stage k ORDER BY k.file_row"),
+                 f" FROM {table} k ORDER BY k.file_row"),
             {"on": on, "at": at},
         )  # fmt: skip
 
