@@ -136,7 +136,9 @@ def timed(kind: str, url: str, path: Path) -> dict:
 def line(name: str, label: str, n: int, r: dict) -> None:
     print(f"{name} {label:6s}: {n / r['wall']:9,.0f} records/s  wall {r['wall']:6.1f} s"
           f"  cpu {r['cpu']:6.1f} s ({n / r['cpu']:9,.0f} records/cpu-s)"
-          f"  peak {r['peak_gib']:.2f} GiB")  # fmt: skip
+          f"  peak {r['peak_gib']:.2f} GiB"
+          + (f" + {r['child_peak_gib']:.2f} GiB (reading process)"
+             if r.get("child_peak_gib") else ""))  # fmt: skip
 
 
 def report(name: str, n: int, floor: dict, ingest: dict) -> None:
