@@ -5,8 +5,10 @@ its rejects. A crash loses at most the chunk in flight, and a re-run of the same
 nothing twice: accepted rows come back as duplicates and rejects are unique per file and row.
 
 The package, in the order a file goes through it: `read` (formats and rows), `columns`
-(Parquet checked a column at a time), `plain` (plain rows made ready for the store), `run`
-(each chunk decided and written), `report`; `consents` ingests consent files.
+(Parquet checked a column at a time), `plain` (plain rows made ready for the store), `child`
+(chunks checked one ahead: in a thread, or for a big Parquet file and the embedded store in a
+separate process), `run` (each chunk decided and written), `report`; `consents` ingests
+consent files.
 """
 
 from __future__ import annotations
