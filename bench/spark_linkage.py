@@ -97,7 +97,7 @@ def main() -> None:
     jvm = session.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
 
     links = {}
-    for engine, predict in (("duckdb", None), ("spark", identity_spark.predict)):
+    for engine, predict in (("duckdb", None), ("spark", identity_spark.predict_table)):
         path = work / f"{engine}.sqlite"
         shutil.copy(built, path)
         store = Store.open(f"sqlite:///{path}")

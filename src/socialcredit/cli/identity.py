@@ -33,7 +33,7 @@ def link(click_ctx, retrain, relink, engine, as_of):
     from socialcredit.identity import link_batch, model, spark
 
     # the same stored model either way; on Spark, applied by Splink's Spark backend
-    predict = spark.predict if engine == "spark" else model.predict
+    predict = spark.predict_table if engine == "spark" else model.predict_table
     ctx = click_ctx.find_object(Ctx)
     with progress_bar() as bar:
         bar.add_task("link", total=None)

@@ -165,13 +165,18 @@ def _decide(
 
 
 def link_batch(
-    store: Store, day: date, *, retrain: bool = False, relink: bool = False, predict=m.predict
+    store: Store,
+    day: date,
+    *,
+    retrain: bool = False,
+    relink: bool = False,
+    predict=m.predict_table,
 ) -> LinkReport:
     """Link every record without a national id that no subject holds yet, as of `day`.
 
     Trains a model first when none is stored or `retrain` is set. `relink` re-decides the
     links the model made earlier too (never those an official confirmed). `predict` scores
-    the pairs: model.predict on DuckDB, or identity/spark.py's on Spark. The records are
+    the pairs: model.predict_table on DuckDB, or identity/spark.py's on Spark. The records are
     read, featured, decided and written column-wise (identity/batch.py); those an official
     judged go through `decide` one by one.
     """
@@ -242,11 +247,7 @@ def _link_table(
         _decide(store, hand, [], judged, problems, model, day, report)
         return
     records = feats.select(["uid", *FEATURES])
-    if predict is m.predict:
-        scored = m.predict_table(people, records, model, judged=_judged_pairs(hand, judged))
-    else:
-        rows = predict(people, records, model, judged=_judged_pairs(hand, judged))
-        scored = pa.Table.from_pylist(rows, schema=m.RANKED)
+    scored = predict(people, records, model, judged=_judged_pairs(hand, judged))
     con.register("__scored", scored)
     seqs = pa.table({"seq": pa.array([r["seq"] for r in hand], pa.int64())})
     con.register("__judged_seqs", seqs)

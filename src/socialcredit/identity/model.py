@@ -312,26 +312,9 @@ def check(model: dict) -> None:
         raise ModelError(f"not an identity model of format {FORMAT} (found {found!r})")
 
 
-def predict(
-    subjects: pa.Table,
-    records: pa.Table,
-    model: dict,
-    keep: int = 5,
-    population: int | None = None,
-    tf: dict[str, pa.Table] | None = None,
-    judged: pa.Table | None = None,
-) -> list[dict]:
-    """Score the blocked pairs; return each record's `keep` best candidates, best first.
-
-    `subjects` may be the whole population or only the candidates for a few records; then
-    `population` (the number of subjects) sets the prior and `tf` the term frequencies.
-    `judged` (record_uid, subject_uid, same) are officials' judgements: a pair judged
-    different is no candidate, one judged the same is kept whatever its rank. Each item:
-    record uid, subject uid, rank, match_probability, match_weight, and, for the best
-    candidate and a judged-same one, the explanation as JSON text (`explanation_sql`;
-    None for the others).
-    """
-    return rows(predict_table(subjects, records, model, keep, population, tf, judged))
+def predict(*args, **kwargs) -> list[dict]:
+    """`predict_table` as dicts, one a candidate, best first."""
+    return rows(predict_table(*args, **kwargs))
 
 
 def predict_table(
@@ -343,7 +326,17 @@ def predict_table(
     tf: dict[str, pa.Table] | None = None,
     judged: pa.Table | None = None,
 ) -> pa.Table:
-    """`predict`, as an Arrow table (RANKED): what a batch of a million records needs."""
+    """Score the blocked pairs; return each record's `keep` best candidates as RANKED, best
+    first.
+
+    `subjects` may be the whole population or only the candidates for a few records; then
+    `population` (the number of subjects) sets the prior and `tf` the term frequencies.
+    `judged` (record_uid, subject_uid, same) are officials' judgements: a pair judged
+    different is no candidate, one judged the same is kept whatever its rank. Each row:
+    record uid, subject uid, rank, match_probability, match_weight, and, for the best
+    candidate and a judged-same one, the explanation as JSON text (`explanation_sql`;
+    None for the others).
+    """
     check(model)
     if subjects.num_rows == 0 or records.num_rows == 0:
         return RANKED.empty_table()

@@ -6,7 +6,7 @@ again for the Spark dialect by the one settings function (`model.settings`), and
 takes its stored twin's trained m and u probabilities; the blocking rules are the ones in
 force, translated by Splink (sqlglot). Spark scores the blocked pairs and keeps each
 record's best few; only those come back, and DuckDB ranks and explains them with the code
-the DuckDB path uses (`model.best_candidates`), so both engines answer in one shape.
+the DuckDB path uses (`model.ranked`), so both engines answer in one shape.
 
 The string similarities the comparisons call are DuckDB's own functions, run on Spark as
 Arrow UDFs, not the Scala UDFs in Splink's jar: that jar's Jaro counts an odd number of
@@ -68,7 +68,12 @@ def _layout(comparisons: list[dict]) -> list[tuple]:
     ]  # fmt: skip
 
 
-def predict(
+def predict(*args, **kwargs) -> list[dict]:
+    """`predict_table` as dicts: what `model.predict` returns on DuckDB."""
+    return m.rows(predict_table(*args, **kwargs))
+
+
+def predict_table(
     subjects: pa.Table,
     records: pa.Table,
     model: dict,
@@ -77,8 +82,8 @@ def predict(
     tf: dict[str, pa.Table] | None = None,
     judged: pa.Table | None = None,
     spark=None,
-) -> list[dict]:
-    """Score the blocked pairs on Spark; return what `model.predict` returns on DuckDB.
+) -> pa.Table:
+    """Score the blocked pairs on Spark; return what `model.predict_table` returns on DuckDB.
 
     `spark` is a SparkSession (default: the process's, engine/spark.py `session`).
     """
@@ -90,7 +95,7 @@ def predict(
     population = population or subjects.num_rows
     body = settings(model, population)  # a model Spark cannot apply fails here, not half-way
     if subjects.num_rows == 0 or records.num_rows == 0:
-        return []
+        return m.RANKED.empty_table()
     session = (spark or engine.session()).newSession()  # Splink's temp views stay here
     scratch = tempfile.mkdtemp(prefix="socialcredit-link-")
     # Splink breaks lineage by writing its big intermediate tables as Parquet there
@@ -116,11 +121,11 @@ def predict(
         shutil.rmtree(scratch, ignore_errors=True)
     con = duckdb.connect()
     con.register("__kept", kept)
-    return m.best_candidates(con, "__kept", m.applied(model, population), keep, judged)
+    return m.ranked(con, "__kept", m.applied(model, population), keep, judged)
 
 
 def _best(session, scored: str, keep: int, judged: pa.Table | None) -> pa.Table:
-    """Return the scored pairs that `model.best_candidates` can keep, as Arrow: each
+    """Return the scored pairs that `model.ranked` can keep, as Arrow: each
     record's `keep` best that no official judged different, and every pair judged the
     same (the ranking is redone in DuckDB on these, with the same result)."""
     from pyspark.sql import Window
