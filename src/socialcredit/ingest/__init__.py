@@ -17,11 +17,12 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
 
-from socialcredit.ingest.child import Got, check_chunk, in_process
+from socialcredit.ingest.child import Got, check_chunk, from_child
 from socialcredit.ingest.consents import ingest_consents
 from socialcredit.ingest.read import CHUNK, chunked, detect_format, digest_and_count, read_rows
 from socialcredit.ingest.report import IngestError, IngestReport
@@ -34,6 +35,8 @@ __all__ = [
     "ingest_rows", "read_rows",
 ]  # fmt: skip
 Progress = Callable[[int, int], None]
+# What reads and checks a file's chunks, given the parser and the store's subject ids.
+Checks = Callable[[RecordParser, Callable[[str], str]], Iterator[Got]]
 CHILD_ROWS = 0  # a Parquet file of more rows (and more than one chunk) is read in a child
 
 
@@ -61,14 +64,16 @@ def ingest_file(
     if fmt == "parquet" and columnar:
         import pyarrow.parquet as pq
 
-        chunks: Iterable = pq.ParquetFile(path).iter_batches(batch_size=chunk_size)
         # More than one chunk for the embedded store: read in a separate process (`child`),
         # which also binds the rows for the writer.
         if total > max(chunk_size, CHILD_ROWS) and store.dialect == "sqlite":
-            chunks = (path, chunk_size)
+            checks: Checks = partial(from_child, path, chunk_size)
+        else:
+            batches = pq.ParquetFile(path).iter_batches(batch_size=chunk_size)
+            checks = partial(_ahead, batches, store.dialect)
     else:
-        chunks = chunked(read_rows(path, fmt), chunk_size)
-    return _ingest(store, chunks, str(path), file_digest, source, as_of, progress, total)
+        checks = partial(_ahead, chunked(read_rows(path, fmt), chunk_size), store.dialect)
+    return _ingest(store, checks, str(path), file_digest, source, as_of, progress, total)
 
 
 def ingest_rows(
@@ -83,13 +88,13 @@ def ingest_rows(
     rows = list(rows)
     file_digest = hashlib.sha256(canonical_json([label, rows]).encode()).hexdigest()
     report = IngestReport(keep_results=True)
-    return _ingest(store, chunked(rows, CHUNK), label, file_digest, source, as_of, None,
-                   len(rows), report)  # fmt: skip
+    checks = partial(_ahead, chunked(rows, CHUNK), store.dialect)
+    return _ingest(store, checks, label, file_digest, source, as_of, None, len(rows), report)
 
 
 def _ingest(
     store: Store,
-    chunks: Iterable[list | pa.RecordBatch] | tuple[Path, int],
+    checks: Checks,
     label: str,
     file_digest: str,
     source: str | None,
@@ -98,19 +103,14 @@ def _ingest(
     total: int,
     report: IngestReport | None = None,
 ) -> IngestReport:
-    """Ingest chunks of rows (lists of dicts) or of Parquet (record batches, checked by column)."""
+    """Ingest the chunks `checks` yields, each written as it comes."""
     report = report or IngestReport()
     parser = RecordParser(store.rulebook_in_force(as_of), source)
     run = Run(store, label, file_digest, source, as_of, report)
     if progress:
         progress(0, total)
     done = 0
-
-    if isinstance(chunks, tuple):
-        got: Iterator[Got] = in_process(*chunks, parser, store.subject_ids())
-    else:
-        got = _ahead(chunks, parser, store.engine.dialect.name, store.subject_ids())
-    for parsed, plain, n in got:
+    for parsed, plain, n in checks(parser, store.subject_ids()):
         run.apply(parsed, plain=plain)
         done += n
         if progress:
@@ -119,10 +119,11 @@ def _ingest(
     return report
 
 
-def _ahead(chunks: Iterable[list | pa.RecordBatch], parser: RecordParser, dialect: str,
+def _ahead(chunks: Iterable[list | pa.RecordBatch], dialect: str, parser: RecordParser,
            subject_id: Callable[[str], str]) -> Iterator[Got]:  # fmt: skip
-    """Yield the chunks checked, the next one read in a thread while this one is written:
-    the database drivers release the GIL while they work."""
+    """Yield the chunks (lists of dicts, or Parquet record batches checked by column)
+    checked, the next one read in a thread while this one is written: the database drivers
+    release the GIL while they work."""
     chunks, first = iter(chunks), 1
 
     def next_one() -> Got | None:  # in the pool's one thread, one call at a time

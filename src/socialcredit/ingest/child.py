@@ -60,7 +60,7 @@ def parse(parser: RecordParser, numbers: Iterable[int], rows: Iterable[dict | st
     return out
 
 
-def in_process(path: Path, chunk_size: int, parser: RecordParser,
+def from_child(path: Path, chunk_size: int, parser: RecordParser,
                subject_id: Callable[[str], str]) -> Iterator[Got]:  # fmt: skip
     """Yield the Parquet file's chunks for the embedded store, read in a separate process;
     each plain part waits in a scratch file (`Plain.file`) until the next chunk is asked for."""

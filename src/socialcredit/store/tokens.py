@@ -49,10 +49,12 @@ def get_token(store, token_id: str) -> dict | None:
     """Return one token row (services parsed), revoked or not, or None."""
     with store._read() as conn:
         row = conn.execute(_BY_ID, {"token_id": token_id}).first()
-    if row is None:
-        return None
-    d = dict(row._mapping)
+    return None if row is None else _parsed(dict(row._mapping))
+
+
+def _parsed(d: dict) -> dict:
     d["services"] = tuple(json.loads(d["services"] or "[]"))
+    d["revoked"] = d["revoked"] in (True, 1)
     return d
 
 
@@ -65,10 +67,7 @@ def token_row(values: tuple | None) -> dict | None:
     """The token row of `FIELDS` values read on a driver cursor (None or a NULL hash: none)."""
     if values is None or values[0] is None:
         return None
-    d = dict(zip(FIELDS, values, strict=True))
-    d["services"] = tuple(json.loads(d["services"] or "[]"))
-    d["revoked"] = d["revoked"] in (True, 1)
-    return d
+    return _parsed(dict(zip(FIELDS, values, strict=True)))
 
 
 def revoke_token(store, token_id: str) -> bool:
