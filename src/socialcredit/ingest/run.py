@@ -17,9 +17,11 @@ from socialcredit.ingest.report import IngestReport
 from socialcredit.records import IDENTITY, Reject, canonical_json
 from socialcredit.store import Store
 from socialcredit.store.bulk import encode
+from socialcredit.store.records import STAGE_COLUMNS
 
 Parsed = tuple[int, dict, "dict | Reject"]  # row number, raw row, record or reject
 Key = tuple[str, str]
+_SUPERSEDED = STAGE_COLUMNS.index("superseded_on")
 
 
 def _row_no(item: tuple) -> int:
@@ -83,7 +85,7 @@ class Run:
                 else:
                     history = tx.histories(keys.union(plain.keys))
                 fast, dups, demoted = self._split_fast(plain, keys, recs, history)
-                dialect = self.store.engine.dialect.name
+                dialect = self.store.dialect
                 if fast.num_rows == plain.rows.num_rows:
                     tx.stage(plain.staged)  # None: from the attached file
                     persons, with_people = plain.people, True
@@ -213,7 +215,8 @@ class Run:
         if prev_seq is not None:
             c.supersede.append(prev_seq)
         elif prev_version:  # written earlier in this chunk: supersede it before it is written
-            c.rows[index] = c.rows[index][:14] + (self.as_of,) + c.rows[index][15:]
+            row = c.rows[index]
+            c.rows[index] = row[:_SUPERSEDED] + (self.as_of,) + row[_SUPERSEDED + 1 :]
         c.status[row_no] = "correction" if prev_version else "accepted"
         subject_id = self._subject(c, rec, known) if rec["national_id"] else None
         c.written[key] = (len(c.rows), prev_version + 1, digest)
