@@ -28,13 +28,17 @@ def _columns(conn: Connection, columns: Sequence[str]) -> str:
     return ", ".join(quote(c) for c in columns)
 
 
+def _name(table: Table | str) -> str:
+    return table if isinstance(table, str) else table.name
+
+
 def insert_rows(
     conn: Connection, table: Table | str, columns: Sequence[str], rows: Sequence[tuple]
 ) -> None:
     """Insert `rows` (tuples in `columns` order) into `table` (a table or a table's name)."""
     if not rows:
         return
-    name = table if isinstance(table, str) else table.name
+    name = _name(table)
     cols = _columns(conn, columns)
     if conn.dialect.name == "postgresql":
         with conn.connection.cursor() as cursor:
@@ -92,7 +96,7 @@ def insert_encoded(conn: Connection, table: Table | str, data: Encoded) -> None:
     """Insert encoded rows into `table` (or the table of that name)."""
     if not (data.rows or data.csv):
         return
-    name = table if isinstance(table, str) else table.name
+    name = _name(table)
     cols = _columns(conn, data.columns)
     if data.csv is not None:
         with conn.connection.cursor() as cursor:

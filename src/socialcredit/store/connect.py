@@ -96,15 +96,26 @@ def make_engine(url: URL) -> Engine:
 
 
 @contextmanager
-def writing(engine: Engine) -> Iterator[Connection]:
-    """Yield a connection inside the single-writer transaction; commit on success."""
+def writing(engine: Engine, attach: dict[str, str] | None = None) -> Iterator[Connection]:
+    """Yield a connection inside the single-writer transaction; commit on success.
+
+    `attach` (SQLite) maps schema names to database files attached for the transaction;
+    SQLite attaches and detaches only outside one.
+    """
     with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.execution_options(sqlite_begin="IMMEDIATE")
-        with conn.begin():
-            if engine.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITER_LOCK})
-            yield conn
+        raw = conn.connection.driver_connection if attach else None
+        for name, path in (attach or {}).items():
+            raw.execute(f"ATTACH DATABASE ? AS {name}", (path,))
+        try:
+            if engine.dialect.name == "sqlite":
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITER_LOCK})
+                yield conn
+        finally:
+            for name in attach or {}:
+                raw.execute(f"DETACH DATABASE {name}")
 
 
 def migrate(engine: Engine) -> None:

@@ -474,16 +474,5 @@ class Store(Disputes, Procedure):
         `attach` names a SQLite file (the chunk's rows, staged by ingest's reading process)
         to attach as `chunk` for the transaction: SQLite attaches only outside one.
         """
-        if attach is None:
-            with self._write() as conn:
-                yield records.IngestBatch(conn, self)
-            return
-        with self.engine.connect() as conn:
-            raw = conn.connection.driver_connection
-            raw.execute("ATTACH DATABASE ? AS chunk", (attach,))
-            try:
-                conn.execution_options(sqlite_begin="IMMEDIATE")
-                with conn.begin():
-                    yield records.IngestBatch(conn, self)
-            finally:
-                raw.execute("DETACH DATABASE chunk")
+        with writing(self.engine, {"chunk": attach} if attach else None) as conn:
+            yield records.IngestBatch(conn, self)
