@@ -57,7 +57,7 @@ def features(con: duckdb.DuckDBPyConnection, pending: str) -> pa.Table:
         joins.append(f"LEFT JOIN __norm_{key} n_{key} ON n_{key}.raw = r.raw_{key}")
         cols += [f"n_{key}.{name}" for name in names]
     none = " AND ".join(f"{name} IS NULL" for name in FEATURES)
-    table = con.sql(
+    return con.sql(
         f"""WITH x AS (SELECT r.*, {", ".join(cols)} FROM __raw r {" ".join(joins)})
             SELECT seq::VARCHAR AS uid, {", ".join(FEATURES)},
                 list_filter([
@@ -70,8 +70,7 @@ def features(con: duckdb.DuckDBPyConnection, pending: str) -> pa.Table:
                         || 'birth_date, sex, phone, address)' END
                 ], lambda p: p IS NOT NULL) AS problems
             FROM x ORDER BY seq"""
-    ).arrow()
-    return table.read_all() if hasattr(table, "read_all") else table
+    ).to_arrow_table()
 
 
 def decisions(
@@ -94,7 +93,7 @@ def decisions(
         "CREATE OR REPLACE TEMP MACRO json_inner(j) AS"
         " substr(j::VARCHAR, 2, length(j::VARCHAR) - 2)"
     )
-    table = con.sql(
+    return con.sql(
         f"""WITH c AS (
                 SELECT record_uid::BIGINT AS seq, subject_uid, rank, match_probability AS p,
                        match_weight, explanation FROM {candidates}),
@@ -140,5 +139,4 @@ def decisions(
                     AS explanation,
                 state IS NOT NULL AS replaces
             FROM s ORDER BY seq"""
-    ).arrow()
-    return table.read_all() if hasattr(table, "read_all") else table
+    ).to_arrow_table()

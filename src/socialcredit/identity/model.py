@@ -231,9 +231,7 @@ def term_frequencies(subjects: pa.Table) -> dict[str, pa.Table]:
         col: con.sql(
             f"SELECT {col}, count(*) / sum(count(*)) OVER () AS tf_{col} FROM subjects"
             f" WHERE {col} IS NOT NULL GROUP BY {col}"
-        )
-        .arrow()
-        .read_all()
+        ).to_arrow_table()
         for col in TF_COLUMNS
     }
 
@@ -404,8 +402,7 @@ def ranked(
                    END AS explanation
             FROM r WHERE rank <= {keep} OR judged_same
             ORDER BY record_uid, rank"""
-    ).arrow()
-    table = table.read_all() if hasattr(table, "read_all") else table
+    ).to_arrow_table()
     return table.cast(RANKED)
 
 
