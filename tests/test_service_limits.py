@@ -94,13 +94,7 @@ def test_concurrent_spends_never_overrun_the_budget(opened):
                     body = {"national_id": nid(100 * k + i), "service": "flight"}
                     statuses.append(c.post("/v1/checks", headers=headers, json=body).status_code)
 
-        threads = [
-            threading.Thread(target=worker, args=((a_base, b_base)[k % 2], k)) for k in range(8)
-        ]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
+        _alternating(worker, (a_base, b_base))
     assert sorted(set(statuses)) == [200, 429]
     assert statuses.count(200) == 10
 
@@ -137,13 +131,7 @@ def test_concurrent_checks_through_two_workers_keep_one_audit_chain(opened):
                     r = c.post("/v1/checks", headers=headers, json=body)
                     answers.append((r.status_code, r.json().get("decision")))
 
-        threads = [
-            threading.Thread(target=worker, args=((a_base, b_base)[k % 2], k)) for k in range(8)
-        ]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
+        _alternating(worker, (a_base, b_base))
     assert answers == [(200, "deny")] * 48
     assert store.verify_audit()["ok"]
     sids = [store.subject_by_national_id(n)["subject_id"] for n in people]
@@ -246,3 +234,12 @@ def test_a_revoked_provider_fails_from_the_next_check(opened):
                 assert r.headers["www-authenticate"].startswith("Bearer")
             other = c.post("/v1/checks", headers=headers, json={**one, "service": "rail_hsr"})
             assert other.status_code == 401, other.text  # not 403: refused before its scope
+
+
+def _alternating(worker, bases: tuple[str, str], threads: int = 8) -> None:
+    """Run `worker(base, k)` in `threads` threads at once, k-th through bases[k % 2]."""
+    started = [threading.Thread(target=worker, args=(bases[k % 2], k)) for k in range(threads)]
+    for th in started:
+        th.start()
+    for th in started:
+        th.join()
