@@ -241,17 +241,19 @@ def test_rerunning_a_file_changes_nothing(loaded, rb, tmp_path):
     assert loaded.subjects_count() == 2
 
 
+def _power_cut(done, total):
+    """A progress callback that stops the ingest once four rows are written."""
+    if done >= 4:
+        raise KeyboardInterrupt("power cut")
+
+
 def test_a_parquet_crash_part_way_loses_nothing_and_a_rerun_completes(loaded, rb, tmp_path):
     """A big Parquet file on SQLite is read in a child process (ingest.child)."""
     rows = [row(rb, f"p{i}", national_id=(ALICE, BOB)[i % 2]) for i in range(10)]
     path = write_parquet(tmp_path / "crash.parquet", rows)
 
-    def crash(done, total):
-        if done >= 4:
-            raise KeyboardInterrupt("power cut")
-
     with pytest.raises(KeyboardInterrupt):
-        ingest_file(loaded, path, as_of=DAY, progress=crash, chunk_size=4)
+        ingest_file(loaded, path, as_of=DAY, progress=_power_cut, chunk_size=4)
     assert record_count(loaded) == 4
     rep = ingest_file(loaded, path, as_of=DAY, chunk_size=4)
     assert (rep.accepted, rep.duplicates, rep.rejected) == (6, 4, 0)
@@ -276,12 +278,8 @@ def test_a_crash_part_way_loses_nothing_and_a_rerun_completes(loaded, rb, tmp_pa
     rows[1] = row(rb, "c1", occurred_at="bad")
     path = write_csv(tmp_path / "crash.csv", rows)
 
-    def crash(done, total):
-        if done >= 4:
-            raise KeyboardInterrupt("power cut")
-
     with pytest.raises(KeyboardInterrupt):
-        ingest_file(loaded, path, as_of=DAY, progress=crash, chunk_size=4)
+        ingest_file(loaded, path, as_of=DAY, progress=_power_cut, chunk_size=4)
     assert record_count(loaded) == 3  # the first chunk, committed with its reject
     assert len(loaded.rejects()) == 1
 
