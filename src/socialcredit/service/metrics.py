@@ -90,16 +90,15 @@ class MetricsMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
             await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                if not counted:
-                    counted = True
-                    self._observe(scope, status, started)
+            final = message["type"] == "http.response.body" and not message.get("more_body")
+            if final and not counted:
+                counted = True
+                self._observe(scope, status, started)
 
         try:
             await self.app(scope, receive, sending)
         finally:
             if not counted:
-                counted = True
                 self._observe(scope, status, started)
 
 
