@@ -83,7 +83,7 @@ def console(tmp_path_factory):
         "official": create_token(store, "official"),
         "auditor": create_token(store, "auditor"),
     }
-    with TestClient(create_app(store=store)) as client:
+    with TestClient(create_app(store=store, today=lambda: TODAY)) as client:
         r = client.post("/v1/records", headers={"Authorization": f"Bearer {tokens['source']['token']}"},
                         json=RECORDS)  # fmt: skip
         assert r.status_code == 200 and r.json()["rejected"] == 0, r.text
@@ -315,7 +315,7 @@ def test_the_demo_page_is_only_in_a_demo_store(console, tmp_path):
     store = Store.open(f"sqlite:///{tmp_path / 'demo.sqlite'}")
     store.load_rulebook(load_rulebook(default_rulebook_text()))
     store.set_setting("demo", "residents=3 seed=0")
-    with TestClient(create_app(store=store)) as client:
+    with TestClient(create_app(store=store, today=lambda: TODAY)) as client:
         src = create_token(store, "source", source="court")
         client.post("/v1/records", headers={"Authorization": f"Bearer {src['token']}"},
                     json=RECORDS)  # fmt: skip

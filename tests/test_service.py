@@ -114,7 +114,7 @@ def api(tmp_path_factory):
         "revoked": create_token(store, "official"),
     }
     revoke_token(store, tokens["revoked"]["token_id"])
-    with background(create_app(url)) as base:
+    with background(create_app(url, today=lambda: TODAY)) as base:
         a = Api(base, store, tokens)
         for name, token in (("court", "source"), ("tax", "tax"), ("aviation", "aviation")):
             r = a.client.post("/v1/records", headers=a.h(token), json=SEED[name])

@@ -78,7 +78,7 @@ def api(tmp_path_factory):
          "occurred_at": ago(days).isoformat(), "national_id": n, "case_no": f"K-{who}"}
         for who, (n, days) in PEOPLE.items()
     ]  # fmt: skip
-    with background(create_app(url)) as base:
+    with background(create_app(url, today=lambda: TODAY)) as base:
         a = Api(base, store, tokens)
         r = a.post("/v1/records", "source", records)
         assert r.status_code == 200 and r.json()["rejected"] == 0, r.text
