@@ -3,7 +3,7 @@ table and grouped by person, before the chunk's write transaction begins."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -34,17 +34,26 @@ class Plain:
 
     checked: Checked
     rows: pa.Table  # checked.fast with each person's subject id
-    keys: list[tuple[str, str]]  # each row's (source, record_id)
+    # Whether no record of the plain rows appears twice among them or among `others` (the
+    # chunk's other rows): then, on a first load, every plain row is new (Run._split_fast).
+    alone: bool
     # Every row, as store.records.STAGE_COLUMNS, and the identity every row gives, as
     # store.records.PEOPLE; None when they wait in the SQLite file `file` (ingest.child).
     staged: Encoded | None
     people: Encoded | None
     file: str | None = None
 
+    def keys(self) -> list[tuple[str, str]]:
+        """Each row's (source, record_id); made when asked, since a first load needs none."""
+        rows = self.rows
+        return list(zip(rows["source"].to_pylist(), rows["record_id"].to_pylist(), strict=True))
+
     @classmethod
-    def of(cls, checked: Checked, dialect: str, subject_id: Callable[[str], str]) -> Plain:
+    def of(cls, checked: Checked, dialect: str | None, subject_id: Callable[[str], str],
+           others: Iterable[tuple[str, str]]) -> Plain:  # fmt: skip
         """Make `checked`'s plain rows ready for a store on `dialect` whose subject ids
-        `subject_id` gives (Store.subject_ids)."""
+        `subject_id` gives (Store.subject_ids); `others` are the keys of the chunk's other
+        records. A `dialect` of None leaves the rows unencoded (ingest.child writes them)."""
         fast = checked.fast
         # A person's subject id is a function of the national id (Store.subject_id_for),
         # computed once per person of the chunk; IngestBatch.add_people fails if a stored subject
@@ -52,10 +61,20 @@ class Plain:
         nids = pc.unique(fast["national_id"])
         sids = pa.array([subject_id(n) for n in nids.to_pylist()], pa.string())
         fast = fast.append_column("subject_id", sids.take(pc.index_in(fast["national_id"], nids)))
-        keys = list(zip(fast["source"].to_pylist(), fast["record_id"].to_pylist(), strict=True))
-        return cls(checked, fast, keys, stage(dialect, fast), encode(dialect, people(fast)))
+        plain = cls(checked, fast, True, None, None)
+        keys = plain.keys()
+        unique = set(keys)
+        plain.alone = len(unique) == len(keys) and unique.isdisjoint(others)
+        if dialect is not None:
+            plain.staged, plain.people = stage(dialect, fast), encode(dialect, people(fast))
+        return plain
+
+
+def staged(fast: pa.Table) -> pa.Table:
+    """The plain rows' columns of the staging table."""
+    return fast.select([c for c in STAGE_COLUMNS if c in fast.column_names])
 
 
 def stage(dialect: str, fast: pa.Table) -> Encoded:
     """Encode plain rows for the staging table."""
-    return encode(dialect, fast.select([c for c in STAGE_COLUMNS if c in fast.column_names]))
+    return encode(dialect, staged(fast))

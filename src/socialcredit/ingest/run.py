@@ -83,7 +83,7 @@ class Run:
                 if plain.file:  # the plain rows' keys are in the attached file
                     history = tx.histories(keys, attached=True)
                 else:
-                    history = tx.histories(keys.union(plain.keys))
+                    history = tx.histories(keys.union(plain.keys()))
                 fast, dups, demoted = self._split_fast(plain, keys, recs, history)
                 dialect = self.store.dialect
                 if fast.num_rows == plain.rows.num_rows:
@@ -130,17 +130,12 @@ class Run:
         Return the new rows, the number of duplicates and the file rows for `_decide`.
         """
         new: Iterable[int]
-        fast, keys = plain.rows, plain.keys
-        unique = set(keys)
-        if (
-            not history
-            and not self.replays
-            and len(unique) == len(keys)
-            and unique.isdisjoint(slow_keys)
-        ):  # a first load: every row is new
-            new, slow, dups = range(len(keys)), [], 0
+        fast = plain.rows
+        if not history and not self.replays and plain.alone:  # a first load: every row is new
+            new, slow, dups = range(fast.num_rows), [], 0
         else:
             new, slow, dups = [], [], 0
+            keys = plain.keys()
             counts = Counter(keys)
             digests = fast["digest"].to_pylist()
             for i, key in enumerate(keys):
