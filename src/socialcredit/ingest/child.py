@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
-import sqlite3
 import subprocess
 import sys
 import tempfile
