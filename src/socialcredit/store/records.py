@@ -105,7 +105,7 @@ class IngestBatch:
         self.store = store
         self.pg = conn.dialect.name == "postgresql"
         self.staged = False  # whether ingest_stage holds this chunk's records
-        self.attached = False  # whether chunk.stage (an attached file) holds some
+        self.attached = False  # whether chunk.stage (an attached file) holds some too
         self.tuned = False  # whether PostgreSQL's settings for bulk SQL are made
 
     def histories(self, keys: Iterable[tuple[str, str]],
@@ -133,12 +133,11 @@ class IngestBatch:
             self.conn.exec_driver_sql("DELETE FROM ingest_keys")
             if keys:
                 self.conn.exec_driver_sql("INSERT INTO ingest_keys VALUES (?, ?)", keys)
-            if attached:
-                self.conn.exec_driver_sql(
-                    "INSERT INTO ingest_keys SELECT source, record_id FROM chunk.stage"
-                )
+            # Each record once, however many rows of the chunk it has; the attached rows
+            # are read where they are (copying them into ingest_keys cost more).
+            union = " UNION SELECT source, record_id FROM chunk.stage" if attached else ""
             rows = self.conn.exec_driver_sql(
-                f"SELECT {cols} FROM (SELECT DISTINCT source, record_id FROM ingest_keys) k"
+                f"SELECT {cols} FROM (SELECT DISTINCT source, record_id FROM ingest_keys{union}) k"
                 " JOIN records r"
                 " ON r.source = k.source AND r.record_id = k.record_id"
             ).all()
@@ -222,7 +221,7 @@ class IngestBatch:
         """Stage new first versions of plain records (columns named as in STAGE); None takes
         them from the attached file's `chunk.stage` (ingest.child)."""
         if plain is None:
-            self.attached = True  # written from there, unless other rows join them
+            self.attached = True  # written from there
             return
         self._stage()
         insert_encoded(self.conn, "ingest_stage", plain)
@@ -232,9 +231,6 @@ class IngestBatch:
         if not rows:
             return
         self._stage()
-        if self.attached:  # the attached rows join these, to be written in file order
-            self.conn.exec_driver_sql("INSERT INTO ingest_stage SELECT * FROM chunk.stage")
-            self.attached = False
         insert_rows(self.conn, "ingest_stage", STAGE_COLUMNS, rows)
 
     def add_people(self, people: Encoded | None, on: date) -> None:
@@ -255,12 +251,15 @@ class IngestBatch:
 
         # A changed identity is indexed anew by the next linkage (as in update_identities);
         # a new subject has nothing indexed yet. Found before the write, in the database:
-        # handing every written subject id back to Python took longer than the write.
-        self.conn.exec_driver_sql(
-            "DELETE FROM identity_subjects WHERE subject_id IN (SELECT p.subject_id FROM"
-            f" ingest_people p JOIN subjects ON subjects.subject_id = p.subject_id"
-            f" WHERE {changed('p')})"
-        )
+        # handing every written subject id back to Python took longer than the write. Not
+        # looked for while nothing is indexed (no linkage yet): SQLite would still compare
+        # every person of the chunk first.
+        if self.conn.exec_driver_sql("SELECT 1 FROM identity_subjects LIMIT 1").first():
+            self.conn.exec_driver_sql(
+                "DELETE FROM identity_subjects WHERE subject_id IN (SELECT p.subject_id FROM"
+                f" ingest_people p JOIN subjects ON subjects.subject_id = p.subject_id"
+                f" WHERE {changed('p')})"
+            )
         # One pass: a new person is inserted, a known one updated where a field differs.
         # The conflict is on the subject id, so a national id stored under another subject
         # id (Store.subject_id_for changed) breaks the unique national id, loudly.
@@ -274,14 +273,18 @@ class IngestBatch:
     def write_staged(self, on: date, at: datetime) -> None:
         """Insert the staged record versions into `records` in file order, ingested on `on`
         at `at`."""
-        if not (self.staged or self.attached):
+        tables = [t for t, given in (("chunk.stage", self.attached), ("ingest_stage", self.staged))
+                  if given]  # fmt: skip
+        if not tables:
             return
-        table = "chunk.stage" if self.attached else "ingest_stage"
+        # Both in file_row order (their primary key): SQLite merges them without sorting,
+        # which costs less than copying the attached rows into ingest_stage first.
+        rows = " UNION ALL ".join(f"SELECT * FROM {t}" for t in tables)
         cols = [f"k.{c}" for c in STAGE_COLUMNS[1:]]
         names = ", ".join((*STAGE_COLUMNS[1:], "ingested_on", "ingested_at"))
         self.conn.execute(
             text(f"INSERT INTO records ({names}) SELECT {', '.join(cols)}, :on, :at"
-                 f" FROM {table} k ORDER BY k.file_row"),
+                 f" FROM ({rows} ORDER BY file_row) k"),
             {"on": on, "at": at},
         )  # fmt: skip
 
