@@ -7,6 +7,7 @@ nothing is shared between them but the database. Real uvicorn servers, a real cl
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from datetime import date, timedelta
@@ -140,26 +141,38 @@ def test_concurrent_checks_through_two_workers_keep_one_audit_chain(opened):
     assert len({e["seq"] for e in checks}) == 48
 
 
-def test_a_group_commit_rolls_back_only_the_jobs_that_raised(opened):
-    """Checks handed to the writer while it waits are committed together; a job that raises
-    leaves nothing written and gets its own error, and the rest of its group lands."""
+def _settings_run(db: Driver, calls: list):
+    """A group function for `Driver.together`: write setting g<k> for each item k, refusing
+    (writing nothing for) every k with k % 3 == 1."""
+
+    def run(cur, items):
+        calls.append(list(items))
+        out = []
+        for k in items:
+            if k % 3 == 1:
+                out.append(ValueError(k))
+                continue
+            cur.execute(db.sql("INSERT INTO settings (key, value) VALUES (?, ?)"), (f"g{k}", "x"))
+            out.append(k)
+        return out
+
+    return run
+
+
+def test_a_group_commit_refuses_an_item_alone(opened):
+    """Items handed to the writer while it waits run as one group, in one call of their
+    function and one commit; an item refused gets its own error and leaves nothing written,
+    and the rest of its group lands."""
     _, store = opened
     db = Driver(store.engine)
     writers = db._writers
     results: dict[int, object] = {}
-
-    def job(k: int):
-        def run(cur):
-            cur.execute(db.sql("INSERT INTO settings (key, value) VALUES (?, ?)"), (f"g{k}", "x"))
-            if k % 3 == 1:
-                raise ValueError(k)
-            return k
-
-        return run
+    calls: list = []
+    run = _settings_run(db, calls)
 
     def call(k: int) -> None:
         try:
-            results[k] = db.together(job(k))
+            results[k] = db.together(run, k)
         except ValueError as e:
             results[k] = e
 
@@ -178,12 +191,52 @@ def test_a_group_commit_rolls_back_only_the_jobs_that_raised(opened):
         until(lambda: len(writers.pending) == 6)  # the next group
     for th in threads:
         th.join()
+    assert calls == [[0], sorted(calls[1])] and sorted(calls[1]) == [1, 2, 3, 4, 5, 6]
     for k in range(7):
         if k % 3 == 1:
             assert isinstance(results[k], ValueError) and results[k].args == (k,)
             assert store.setting(f"g{k}") is None
         else:
             assert results[k] == k and store.setting(f"g{k}") == "x"
+
+
+def test_items_handed_in_during_one_turn_of_the_loop_run_as_one_group(opened, store_url):
+    """From coroutines: on SQLite the items of one turn of the event loop run together, on
+    the loop; when another connection holds the store, the writer thread waits for it."""
+    _, store = opened
+    db = Driver(store.engine)
+    calls: list = []
+    run = _settings_run(db, calls)
+
+    async def group(ks):
+        return await asyncio.gather(
+            *(db.together_async(run, k) for k in ks), return_exceptions=True
+        )
+
+    out = asyncio.run(group(range(6)))
+    assert [type(o) if k % 3 == 1 else o for k, o in enumerate(out)] == [
+        0,
+        ValueError,
+        2,
+        3,
+        ValueError,
+        5,
+    ]
+    if store_url.startswith("sqlite"):
+        assert calls == [[0, 1, 2, 3, 4, 5]]
+
+        async def blocked():
+            task = asyncio.ensure_future(group([6, 7]))
+            await asyncio.sleep(0.2)
+            assert not task.done()  # waiting for the store, on the writer thread
+            return task
+
+        with store._write():  # another writer holds the store: the loop must not wait
+            loop = asyncio.new_event_loop()
+            task = loop.run_until_complete(blocked())
+        assert loop.run_until_complete(task)[0] == 6
+        loop.close()
+    assert store.setting("g0") == "x" and store.setting("g1") is None
 
 
 def test_a_request_over_the_time_limit_is_503(tmp_path):

@@ -29,6 +29,7 @@ from socialcredit.service.limits import (
 )
 from socialcredit.service.metrics import Metrics, MetricsMiddleware
 from socialcredit.service.routes import ROUTERS
+from socialcredit.service.shortcut import CheckShortcut
 from socialcredit.store import Store, StoreError
 from socialcredit.store.connect import POOL_SIZE
 
@@ -82,7 +83,9 @@ def create_app(
 
     mount(app)
     # Added last is outermost: metrics see every answer, the 413s of BodyLimit included;
-    # the answer's clock starts once the body is in (its own limit is BodyLimit's).
+    # the answer's clock starts once the body is in (its own limit is BodyLimit's); a check
+    # is answered inside all three, before routing.
+    app.add_middleware(CheckShortcut, service=app.state.service)
     app.add_middleware(RequestTimeout, timeout=request_timeout)
     app.add_middleware(BodyLimit, limit=max_body, timeout=body_timeout)
     app.add_middleware(

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 
 from socialcredit.rulebook.model import Rulebook
 from socialcredit.scoring import rescore_subjects
-from socialcredit.store import audit, tokens
+from socialcredit.store import audit
 from socialcredit.store.driver import Driver
 
 
@@ -36,14 +36,6 @@ class Answer:
 _VERSIONS = (
     "SELECT rulebook_id, version, effective FROM rulebooks WHERE rulebook_id = "
     "(SELECT value FROM settings WHERE key = 'active_rulebook') ORDER BY version"
-)
-# The check's caller and the versions in force, in one statement: a row per version, each
-# carrying the token's columns (NULL when there is no such token or no version).
-_CALLER = (
-    f"SELECT {', '.join('t.' + c for c in tokens.FIELDS)}, r.rulebook_id, r.version, r.effective "
-    "FROM (SELECT 1 AS one) o LEFT JOIN tokens t ON t.token_id = ? "
-    "LEFT JOIN rulebooks r ON r.rulebook_id = "
-    "(SELECT value FROM settings WHERE key = 'active_rulebook') ORDER BY r.version"
 )
 _ROWS = (
     "SELECT s.subject_id, s.national_id, sc.as_of, sc.rulebook_id, sc.rulebook_version, "
@@ -70,23 +62,15 @@ class Index:
     def rulebook(self, day: date) -> Rulebook:
         """Return the rulebook in force on `day`, parsed once per loaded set of versions."""
         with self.db.reading() as cur:
-            key = self.versions(cur, day)
+            key = (day, self.versions(cur))
         return self.parsed(key, day)
 
     @staticmethod
-    def versions(cur, day: date) -> tuple:
-        """The key of the rulebook in force on `day`: the day and the versions loaded."""
+    def versions(cur) -> tuple:
+        """The versions loaded of the active rulebook; with a day, the key of the rulebook in
+        force on that day."""
         cur.execute(_VERSIONS)
-        return (day, tuple(tuple(r) for r in cur.fetchall()))
-
-    def caller(self, cur, token_id: str, day: date) -> tuple[dict | None, tuple]:
-        """The token row of `token_id` (`store.tokens.token_row`) and the key of the rulebook
-        in force on `day` (as `versions` returns it), read by one statement."""
-        cur.execute(self.db.sql(_CALLER), (token_id,))
-        rows = cur.fetchall()
-        n = len(tokens.FIELDS)
-        versions = tuple(tuple(r[n:]) for r in rows if r[n] is not None)
-        return tokens.token_row(rows[0][:n]), (day, versions)
+        return tuple(tuple(r) for r in cur.fetchall())
 
     def cached(self, key: tuple) -> Rulebook | None:
         """The rulebook of `key` if already parsed (needs no store), else None."""
@@ -143,7 +127,7 @@ class Index:
         """Return the rulebook in force and the answers by national id and by subject id (only
         the people found), read in one transaction; stale rows are rescored first."""
         with self.db.reading() as cur:
-            key = self.versions(cur, day)
+            key = (day, self.versions(cur))
             rows = self.rows(cur, service, national_ids, subject_ids)
         rb = self.parsed(key, day)
         stale = self.stale(rows, rb, day)
@@ -158,42 +142,37 @@ class Index:
 _DETAIL = {"purpose": "check"}
 
 
-def log_checks(
-    db: Driver,
-    cur,
-    actor: str,
-    role: str,
-    service: str,
-    day: date,
-    answers: list[Answer],
-) -> None:
-    """Write one audit entry per person checked (once per person) on `cur`, a driver cursor
-    inside the caller's write transaction.
+def log_checks(db: Driver, cur, checks: list[tuple]) -> None:
+    """Write one audit entry per person checked (once per person and check) on `cur`, a
+    driver cursor inside the caller's write transaction; `checks` are (actor, role, service,
+    day, answers), in the order they were answered.
 
     The entries are chained by `store.audit.link`, as `store.audit.append` chains one, but
-    the last link is read once and the rows are inserted together: a 400-person manifest
-    costs one round of writes, not 400. The last link is read inside the write transaction,
-    which serialises every writer, so the chain is never forked.
+    the last link is read once and the rows are inserted together: a group of checks or a
+    400-person manifest costs one round of writes, not one each. The last link is read
+    inside the write transaction, which serialises every writer, so the chain is never
+    forked.
     """
-    people, seen = [], set()
-    for a in answers:
-        if a.subject_id is not None and a.subject_id not in seen:
-            seen.add(a.subject_id)
-            people.append(a)
-    if not people:
+    entries = []
+    for actor, role, service, day, answers in checks:
+        seen = set()
+        detail = {**_DETAIL, "as_of": day.isoformat()}
+        for a in answers:
+            if a.subject_id is not None and a.subject_id not in seen:
+                seen.add(a.subject_id)
+                entries.append({"actor": actor, "role": role, "action": "check",
+                                "subject_id": a.subject_id, "service": service,
+                                "detail": {**detail, "decision": a.decision}})  # fmt: skip
+    if not entries:
         return
-    detail = {**_DETAIL, "as_of": day.isoformat()}
     cur.execute(_LAST)
     last = cur.fetchone()
     seq, prev = (last[0], last[1]) if last else (0, audit.GENESIS)
     at = datetime.now(UTC).isoformat(timespec="microseconds")
     rows = []
-    for a in people:
+    for entry in entries:
         seq += 1
-        entry = {"seq": seq, "at": at, "actor": actor, "role": role, "action": "check",
-                 "subject_id": a.subject_id, "service": service,
-                 "detail": {**detail, "decision": a.decision}}  # fmt: skip
-        row = audit.link(entry, prev)
+        row = audit.link({"seq": seq, "at": at, **entry}, prev)
         rows.append(tuple(row[c] for c in audit.COLUMNS))
         prev = row["hash"]
     cur.executemany(db.sql(_LOG), rows)

@@ -170,3 +170,7 @@ class PeopleBudget:
         if cur is None:
             return budget.spend(self.store, key, n, limit, self.window, self.clock())
         return budget.spend_in(self.db, cur, key, n, limit, self.window, self.clock())
+
+    def spend_many(self, key: str, ns: list[int], limit: int, cur) -> list[tuple]:
+        """`spend` of each of `ns` in turn, on `cur` (the checks of one group commit)."""
+        return budget.spend_many(self.db, cur, key, ns, limit, self.window, self.clock())

@@ -45,8 +45,14 @@ def spend(store, key: str, n: int, limit: int, window: int, now: float) -> tuple
 
 
 def spend_in(db: Driver, cur, key: str, n: int, limit: int, window: int, now: float):
-    """`spend` on `cur`, inside the caller's write transaction (the check's, which also logs
-    it)."""
+    """`spend` on `cur`, inside the caller's write transaction."""
+    return spend_many(db, cur, key, [n], limit, window, now)[0]
+
+
+def spend_many(db: Driver, cur, key: str, ns: list[int], limit: int, window: int, now: float):
+    """`spend` of each of `ns` in turn, on `cur` inside the caller's write transaction (the
+    checks of one group commit, which also logs them): one `(None, used)` or `(wait, used)`
+    each, from one read of the window and one write of what was spent."""
     second = math.floor(now)
     oldest = second - window + 1  # the first second still in the window
     cur.execute(db.sql(_USED), (oldest, key))
@@ -54,19 +60,32 @@ def spend_in(db: Driver, cur, key: str, n: int, limit: int, window: int, now: fl
     used = int(used)
     if first is not None and first < oldest:
         cur.execute(db.sql(_EXPIRE), (key, oldest))
-    if used + n <= limit:
+    out, spent, rows = [], 0, None
+    for n in ns:
+        if used + n <= limit:
+            used, spent = used + n, spent + n
+            out.append((None, used))
+            continue
+        if rows is None:  # refused: how long until it would fit (rare; read the rows once)
+            cur.execute(db.sql(_ROWS), (key,))
+            rows = cur.fetchall()
+        out.append((_wait(sorted([*rows, (second, spent)]), used, n, limit, window, now), used))
+    if spent:
         # Not always the newest row: another worker's clock may have moved on already.
-        cur.execute(db.sql(_ADD), (n, key, second))
+        cur.execute(db.sql(_ADD), (spent, key, second))
         if cur.rowcount == 0:
-            cur.execute(db.sql(_NEW), (key, second, n))
-        return None, used + n
-    cur.execute(db.sql(_ROWS), (key,))
+            cur.execute(db.sql(_NEW), (key, second, spent))
+    return out
+
+
+def _wait(rows: list, used: int, n: int, limit: int, window: int, now: float) -> int:
+    """The whole seconds until `n` more fit, the oldest seconds of `rows` leaving first."""
     freed = 0
-    for s, people in cur.fetchall():  # the oldest seconds leave the window first
+    for s, people in rows:
         freed += people
         if used - freed + n <= limit:
-            return max(1, math.ceil(s + window - now)), used
-    return window, used
+            return max(1, math.ceil(s + window - now))
+    return window
 
 
 def used(store, key: str, window: int, now: float) -> int:

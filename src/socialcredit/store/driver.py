@@ -11,6 +11,7 @@ other writer of the store. Statements are written with `?` placeholders.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,24 +31,26 @@ _WRITERS_LOCK = threading.Lock()
 
 
 class _Writers:
-    """An engine's writers in this process: their lock, and the checks waiting for the
-    writer thread."""
+    """An engine's writers in this process: their lock, and the jobs waiting for the writer
+    thread or for their event loop's next turn."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()  # held by whoever runs a write transaction
         self.jobs = threading.Condition(threading.Lock())  # guards `pending`, `thread`
         self.pending: list[_Job] = []
         self.thread: threading.Thread | None = None  # the writer thread, while it runs
+        self.on_loop: dict = {}  # event loop -> its jobs to run in its next turn (SQLite)
 
 
 class _Job:
-    """A transaction handed to the writer thread, and how its caller learns the outcome: a
-    lock released when done (a thread waits), or a future of the caller's event loop."""
+    """An item handed in with the function that runs it (with others of the same function),
+    and how its caller learns the outcome: a lock released when done (a thread waits), or a
+    future of the caller's event loop."""
 
-    __slots__ = ("fn", "result", "error", "waiter", "loop", "future")
+    __slots__ = ("run", "item", "result", "error", "waiter", "loop", "future")
 
-    def __init__(self, fn, loop=None) -> None:
-        self.fn, self.result, self.error, self.loop = fn, None, None, loop
+    def __init__(self, run, item, loop=None) -> None:
+        self.run, self.item, self.result, self.error, self.loop = run, item, None, None, loop
         self.future = None if loop is None else loop.create_future()
         self.waiter = None
         if loop is None:
@@ -106,64 +109,133 @@ class Driver:
             yield cur
 
     @contextmanager
-    def _writing(self) -> Iterator:
+    def _writing(self, wait: bool = True) -> Iterator:
+        """Yield a cursor inside a write transaction (the caller holds `self._writer`), or
+        None, with nothing begun, when `wait` is False and another connection holds
+        SQLite's write lock."""
         raw = self.engine.raw_connection()
         try:
             cur = raw.cursor()
             try:
-                if self.sqlite:
-                    cur.execute("BEGIN IMMEDIATE")
+                if not self._begin(cur, wait):
+                    yield None
+                    return
+                try:
+                    yield cur
+                except BaseException:
+                    raw.rollback()
+                    raise
                 else:
-                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
-                yield cur
-            except BaseException:
-                raw.rollback()
-                raise
-            else:
-                raw.commit()
+                    raw.commit()
             finally:
                 cur.close()
         finally:
             raw.close()
 
-    def together(self, job: Callable):
-        """Return `job(cur)` run inside the single-writer transaction, and committed, with
-        whatever jobs other threads hand in meanwhile (a group commit); `together_async` is
-        the same for a coroutine.
+    def _begin(self, cur, wait: bool) -> bool:
+        if not self.sqlite:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+            return True
+        if wait:
+            cur.execute("BEGIN IMMEDIATE")
+            return True
+        # On the event loop: try the lock once. The connection's busy timeout would sleep,
+        # and the loop with it, for as long as another process writes (an ingest: seconds).
+        cur.execute("PRAGMA busy_timeout")
+        (busy,) = cur.fetchone()
+        cur.execute("PRAGMA busy_timeout=0")
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            if e.sqlite_errorname != "SQLITE_BUSY":
+                raise
+            return False
+        finally:
+            cur.execute(f"PRAGMA busy_timeout={int(busy)}")
+        return True
 
-        One writer thread per engine in the process runs them: it takes every job waiting,
-        runs them one after another on one cursor, commits once and hands each its outcome.
-        A job sees the writes of the jobs before it, as one transaction after another would.
-        When a job raises, the group is rolled back and run again without it (so `job` must
-        only read and write through `cur`), and its error is raised to its own caller.
-        Nothing is answered before the commit: if it fails, every job of the group fails.
-        With nobody writing or waiting, the calling thread runs its job itself.
+    def together(self, run: Callable, item):
+        """Return the outcome of `item` from `run(cur, items)`, run inside the single-writer
+        transaction, and committed, with the items other callers hand in meanwhile with the
+        same `run` (a group commit); `together_async` is the same for a coroutine.
+
+        `run` gets the group's items in the order handed in, on one cursor, and returns one
+        outcome per item: a result, or an exception to raise to that item's caller, for which
+        `run` wrote nothing (so a group has nothing to roll back for one item). If `run` or
+        the commit raises, every item of the group fails with that error. Nothing is answered
+        before the commit. With nobody writing or waiting, the calling thread runs its item
+        itself.
         """
         w = self._writers
         if not w.pending and w.lock.acquire(blocking=False):
             try:
                 with self._writing() as cur:
-                    return job(cur)
+                    (out,) = run(cur, [item])
             finally:
                 w.lock.release()
-        mine = _Job(job)
-        self._hand_in(mine)
-        mine.waiter.acquire()  # released by the writer thread
-        if mine.error is not None:
-            raise mine.error
-        return mine.result
+        else:
+            mine = _Job(run, item)
+            self._hand_in([mine])
+            mine.waiter.acquire()  # released by the writer thread
+            if mine.error is not None:
+                raise mine.error
+            out = mine.result
+        if isinstance(out, BaseException):
+            raise out
+        return out
 
-    async def together_async(self, job: Callable):
-        """`together` for a coroutine: the event loop is not blocked while the job waits
-        and runs, and no thread of the loop's pool is taken."""
-        mine = _Job(job, asyncio.get_running_loop())
-        self._hand_in(mine)
-        return await mine.future
+    async def together_async(self, run: Callable, item):
+        """`together` for a coroutine: the event loop is not blocked while the item waits,
+        and no thread of the loop's pool is taken.
 
-    def _hand_in(self, job: _Job) -> None:
+        On SQLite the items handed in during one turn of the loop run in its next turn, on
+        the loop itself, when the store's write lock is free at once: a group takes
+        microseconds per item, less than handing it to the writer thread and back (every
+        statement on that thread releases the GIL and waits to take it back from the loop).
+        On PostgreSQL (a round trip per statement), or when another process holds the
+        store's write lock, the writer thread runs them, and waits for the lock.
+        """
+        loop = asyncio.get_running_loop()
+        mine = _Job(run, item, loop)
+        if self.sqlite:
+            turn = self._writers.on_loop.get(loop)
+            if turn is None:
+                turn = self._writers.on_loop[loop] = []
+                loop.call_soon(self._loop_turn, loop)
+            turn.append(mine)
+        else:
+            self._hand_in([mine])
+        out = await mine.future
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+    def _loop_turn(self, loop) -> None:
+        """On `loop`: run the items handed in during its last turn."""
+        self._on_loop(loop, self._writers.on_loop.pop(loop))
+
+    def _on_loop(self, loop, group: list[_Job]) -> None:
+        w = self._writers
+        if not w.lock.acquire(blocking=False):
+            # Another thread of this process writes (the writer thread, a manifest): try
+            # again in a millisecond. Handing the group to the writer thread instead would
+            # keep it there: each of its statements waits for the GIL while the loop runs,
+            # so it stays busy, and every later turn would find it busy too.
+            loop.call_later(0.001, self._on_loop, loop, group)
+            return
+        try:
+            ran = self._group(group, wait=False)
+        finally:
+            w.lock.release()
+        if ran:
+            _settle(group)
+        else:  # another process writes: the writer thread waits for it, not the loop
+            self._hand_in(group)
+
+    def _hand_in(self, jobs: list[_Job]) -> None:
         w = self._writers
         with w.jobs:
-            w.pending.append(job)
+            w.pending += jobs
             if w.thread is None:
                 w.thread = threading.Thread(target=self._write, name="writer", daemon=True)
                 w.thread.start()
@@ -183,8 +255,9 @@ class Driver:
                         w.thread = None
                         return
                 try:
-                    self._group(group)
-                except BaseException as e:  # not a job's error nor the store's: tell them
+                    with w.lock:
+                        self._group(group)
+                except BaseException as e:  # not the store's error: tell them, then stop
                     for j in group:
                         if j.error is None:
                             j.error, j.result = e, None
@@ -196,24 +269,24 @@ class Driver:
                 w.thread = None
             raise
 
-    def _group(self, group: list[_Job]) -> None:
-        todo = group
-        while todo:
-            try:
-                with self.writing() as cur:
-                    for j in todo:
-                        try:
-                            j.result = j.fn(cur)
-                        except Exception as e:
-                            j.error = e
-                            raise _Refused from e
-            except _Refused:  # roll the group back and run it again without that job
-                todo = [j for j in todo if j.error is None]
-                continue
-            except Exception as e:  # the group's transaction failed: nothing of it was written
-                for j in todo:
-                    j.error, j.result = e, None
-            return
+    def _group(self, group: list[_Job], wait: bool = True) -> bool:
+        """Run `group` in one write transaction, each `run` once with its items in order;
+        False (nothing run) when `wait` is False and another connection holds the store's
+        write lock."""
+        runs: dict = {}
+        for j in group:
+            runs.setdefault(j.run, []).append(j)
+        try:
+            with self._writing(wait) as cur:
+                if cur is None:
+                    return False
+                for run, jobs in runs.items():
+                    for j, out in zip(jobs, run(cur, [j.item for j in jobs]), strict=True):
+                        j.result = out
+        except Exception as e:  # the group's transaction failed: nothing of it was written
+            for j in group:
+                j.error, j.result = e, None
+        return True
 
 
 def _answer(group: list[_Job]) -> None:
@@ -229,7 +302,3 @@ def _answer(group: list[_Job]) -> None:
             loop.call_soon_threadsafe(_settle, jobs)
         except RuntimeError:  # the loop was closed: nobody waits for these any more
             pass
-
-
-class _Refused(Exception):
-    """A job of a group raised: the group is rolled back and run again without it."""

@@ -59,15 +59,18 @@ def _parsed(d: dict) -> dict:
 
 
 # The columns the check path reads, on the driver's connection inside its write transaction
-# (service.decisions), so a token revoked a moment ago fails at once, in every worker.
+# (service.checking), so a token revoked a moment ago fails at once, in every worker.
 FIELDS = ("secret_hash", "role", "subject_id", "source", "services", "rate", "revoked")
+_ROWS = f"SELECT token_id, {', '.join(FIELDS)} FROM tokens WHERE token_id IN "
 
 
-def token_row(values: tuple | None) -> dict | None:
-    """The token row of `FIELDS` values read on a driver cursor (None or a NULL hash: none)."""
-    if values is None or values[0] is None:
-        return None
-    return _parsed(dict(zip(FIELDS, values, strict=True)))
+def token_rows(db, cur, token_ids: list[str]) -> dict[str, dict]:
+    """The token rows of `FIELDS` by token id (services parsed; none for an unknown id), read
+    on `cur`, a driver cursor (`store.driver`)."""
+    if not token_ids:
+        return {}
+    cur.execute(db.sql(_ROWS) + f"({db.marks(len(token_ids))})", token_ids)
+    return {r[0]: _parsed(dict(zip(FIELDS, r[1:], strict=True))) for r in cur.fetchall()}
 
 
 def revoke_token(store, token_id: str) -> bool:
