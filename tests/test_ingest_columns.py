@@ -234,7 +234,9 @@ def test_a_column_of_another_type_takes_the_row_path(stores, rb, tmp_path):
     assert rep.accepted == 2
 
 
-def test_a_changed_identity_is_indexed_anew_and_an_unchanged_one_kept(stores, rb, tmp_path):
+@pytest.mark.parametrize("chunk_size", [50_000, 1])  # 1: on SQLite, by the reading process
+def test_a_changed_identity_is_indexed_anew_and_an_unchanged_one_kept(stores, rb, tmp_path,
+                                                                      chunk_size):  # fmt: skip
     """Plain rows that change a person's identity drop the person's identity features (the
     next linkage indexes them anew); rows that repeat it leave them."""
     store = stores[0]
@@ -248,11 +250,24 @@ def test_a_changed_identity_is_indexed_anew_and_an_unchanged_one_kept(stores, rb
                          {"s": sid})  # fmt: skip
     later = [row(rb, "i3", name="Alicia"), row(rb, "i4", national_id=BOB, name="Bob")]
     pq.write_table(strings(later), tmp_path / "b.parquet")
-    rep = ingest_file(store, tmp_path / "b.parquet", as_of=DAY)
+    rep = ingest_file(store, tmp_path / "b.parquet", as_of=DAY, chunk_size=chunk_size)
     assert rep.accepted == 2 and store.subject_by_national_id(ALICE)["name"] == "Alicia"
     with store.engine.connect() as conn:
         kept = conn.execute(text("SELECT subject_id FROM identity_subjects")).scalars().all()
     assert kept == [ids[1]]
+
+
+def test_new_plain_rows_beside_a_person_the_row_parser_takes(stores, rb, tmp_path):
+    """In a chunk of new plain rows, those about a person that a row for the row parser is
+    also about go with it; the others are written as they come (on SQLite from the reading
+    process's file, less those rows and that person)."""
+    rows = [row(rb, f"n{i}", national_id=person(i), name=f"N{i}") for i in range(20)]
+    rows[3] = row(rb, "n3", national_id=person(2), name=" Padded")  # for the row parser
+    rows[9] = row(rb, "n9", national_id=person(8), name="Nine", sex="123456789")  # a reject
+    rep = same(stores, tmp_path / "n.parquet", [strings(rows)])
+    assert (rep.accepted, rep.rejected) == (19, 1)
+    assert stores[0].subject_by_national_id(person(2))["name"] == "Padded"
+    assert stores[0].subject_by_national_id(person(8))["name"] == "N8"
 
 
 def test_a_crash_part_way_then_a_rerun(stores, rb, tmp_path):

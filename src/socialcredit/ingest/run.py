@@ -89,6 +89,11 @@ class Run:
                 if fast.num_rows == plain.rows.num_rows:
                     tx.stage(plain.staged)  # None: from the attached file
                     persons, with_people = plain.people, True
+                elif fast.num_rows and plain.file and not dups:
+                    # The rows left for _decide are all the rows of their people (see
+                    # _split_fast): the attached file less them is what is new.
+                    tx.stage(None, leave_out=demoted)
+                    with_people = True
                 elif fast.num_rows:  # some are not new: stage the others only
                     tx.stage(stage(dialect, fast))
                     persons, with_people = encode(dialect, people(fast)), True

@@ -106,6 +106,7 @@ class IngestBatch:
         self.pg = conn.dialect.name == "postgresql"
         self.staged = False  # whether ingest_stage holds this chunk's records
         self.attached = False  # whether chunk.stage (an attached file) holds some too
+        self.left_out = False  # whether ingest_left_out holds file rows not to take from it
         self.tuned = False  # whether PostgreSQL's settings for bulk SQL are made
 
     def histories(self, keys: Iterable[tuple[str, str]],
@@ -217,11 +218,17 @@ class IngestBatch:
         self.conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols})")
         self.conn.exec_driver_sql(f"DELETE FROM {name}")
 
-    def stage(self, plain: Encoded | None) -> None:
+    def stage(self, plain: Encoded | None, leave_out: list[int] | None = None) -> None:
         """Stage new first versions of plain records (columns named as in STAGE); None takes
-        them from the attached file's `chunk.stage` (ingest.child)."""
+        them from the attached file's `chunk.stage` (ingest.child), less the file rows
+        `leave_out` and, in `add_people`, their people."""
         if plain is None:
             self.attached = True  # written from there
+            if leave_out:
+                self._temp("ingest_left_out", STAGE[:1])
+                insert_rows(self.conn, "ingest_left_out", STAGE_COLUMNS[:1],
+                            [(n,) for n in leave_out])  # fmt: skip
+                self.left_out = True
             return
         self._stage()
         insert_encoded(self.conn, "ingest_stage", plain)
@@ -237,11 +244,11 @@ class IngestBatch:
         """Create or update the subjects of the plain records staged: `people` has the
         PEOPLE columns (None: the attached file's `chunk.people`); a field given overwrites
         the stored one, a null keeps it."""
-        self._temp("ingest_people", PEOPLE)
-        if people is None:
-            self.conn.exec_driver_sql("INSERT INTO ingest_people SELECT * FROM chunk.people")
-        else:
-            insert_encoded(self.conn, "ingest_people", people)
+        table = self._attached("people")  # read where it is
+        if people is not None:
+            table = "ingest_people"
+            self._temp(table, PEOPLE)
+            insert_encoded(self.conn, table, people)
         cols = ("subject_id", "national_id", *IDENTITY)
         sets = ", ".join(f"{f} = coalesce(excluded.{f}, subjects.{f})" for f in IDENTITY)
 
@@ -257,7 +264,7 @@ class IngestBatch:
         if self.conn.exec_driver_sql("SELECT 1 FROM identity_subjects LIMIT 1").first():
             self.conn.exec_driver_sql(
                 "DELETE FROM identity_subjects WHERE subject_id IN (SELECT p.subject_id FROM"
-                f" ingest_people p JOIN subjects ON subjects.subject_id = p.subject_id"
+                f" {table} p JOIN subjects ON subjects.subject_id = p.subject_id"
                 f" WHERE {changed('p')})"
             )
         # One pass: a new person is inserted, a known one updated where a field differs.
@@ -265,16 +272,26 @@ class IngestBatch:
         # id (Store.subject_id_for changed) breaks the unique national id, loudly.
         self.conn.execute(
             text(f"INSERT INTO subjects ({', '.join(cols)}, kind, created_on)"
-                 f" SELECT {', '.join(cols)}, 'person', :on FROM ingest_people WHERE true"
+                 f" SELECT {', '.join(cols)}, 'person', :on FROM {table} WHERE true"
                  f" ON CONFLICT (subject_id) DO UPDATE SET {sets} WHERE {changed('excluded')}"),
             {"on": on},
         )  # fmt: skip
 
+    def _attached(self, table: str) -> str:
+        """The attached file's `table` (stage or people), less the rows left out (`stage`)."""
+        if not self.left_out:
+            return f"chunk.{table}"
+        rows = "SELECT file_row FROM ingest_left_out"
+        if table == "stage":
+            return f"(SELECT * FROM chunk.stage WHERE file_row NOT IN ({rows}))"
+        return ("(SELECT * FROM chunk.people WHERE national_id NOT IN"
+                f" (SELECT national_id FROM chunk.stage WHERE file_row IN ({rows})))")  # fmt: skip
+
     def write_staged(self, on: date, at: datetime) -> None:
         """Insert the staged record versions into `records` in file order, ingested on `on`
         at `at`."""
-        tables = [t for t, given in (("chunk.stage", self.attached), ("ingest_stage", self.staged))
-                  if given]  # fmt: skip
+        tables = [t for t, given in ((self._attached("stage"), self.attached),
+                                     ("ingest_stage", self.staged)) if given]  # fmt: skip
         if not tables:
             return
         # Both in file_row order (their primary key): SQLite merges them without sorting,
