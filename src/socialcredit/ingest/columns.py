@@ -142,9 +142,9 @@ def check_batch(parser: RecordParser, batch: pa.RecordBatch, first_row: int) -> 
     keep = pa.array(ok)
     body = pc.binary_join_element_wise("[", pc.binary_join_element_wise(*content, ","), "]", "")
     text_for_digest = pc.binary_join_element_wise(body, attrs_json, "").filter(keep)
-    digests = pa.array(
-        [hashlib.sha256(t.encode()).hexdigest() for t in text_for_digest.to_pylist()], pa.string()
-    )
+    # As bytes: making Python strings only to encode them again cost a third more.
+    utf8 = text_for_digest.cast(pa.binary()).to_pylist()
+    digests = pa.array([hashlib.sha256(t).hexdigest() for t in utf8], pa.string())
     rows = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
     fast = pa.table({
         "file_row": rows, "source": source, "record_id": record_id, "type": rtype,

@@ -37,6 +37,9 @@ class Plain:
     # Whether no record of the plain rows appears twice among them or among `others` (the
     # chunk's other rows): then, on a first load, every plain row is new (Run._split_fast).
     alone: bool
+    # Each source's lowest and highest record id among the plain rows: where no stored record
+    # falls between them, none of them is stored (IngestBatch.any_within).
+    spans: list[tuple[str, str, str]]
     # Every row, as store.records.STAGE_COLUMNS, and the identity every row gives, as
     # store.records.PEOPLE; None when they wait in the SQLite file `file` (ingest.child).
     staged: Encoded | None
@@ -61,13 +64,32 @@ class Plain:
         nids = pc.unique(fast["national_id"])
         sids = pa.array([subject_id(n) for n in nids.to_pylist()], pa.string())
         fast = fast.append_column("subject_id", sids.take(pc.index_in(fast["national_id"], nids)))
-        plain = cls(checked, fast, True, None, None)
-        keys = plain.keys()
-        unique = set(keys)
-        plain.alone = len(unique) == len(keys) and unique.isdisjoint(others)
+        plain = cls(checked, fast, _alone(fast, others), _spans(fast), None, None)
         if dialect is not None:
             plain.staged, plain.people = stage(dialect, fast), encode(dialect, people(fast))
         return plain
+
+
+def _spans(fast: pa.Table) -> list[tuple[str, str, str]]:
+    """(source, lowest record id, highest record id) for each source of the plain rows."""
+    got = fast.group_by("source", use_threads=False).aggregate(
+        [("record_id", "min"), ("record_id", "max")]
+    )
+    return list(zip(*(got[c].to_pylist() for c in ("source", "record_id_min", "record_id_max")),
+                    strict=True))  # fmt: skip
+
+
+def _alone(fast: pa.Table, others: Iterable[tuple[str, str]]) -> bool:
+    """Whether no record appears twice among the plain rows `fast` or also among `others`;
+    in Arrow, since a Python key per row cost more than the rest of `Plain.of`."""
+    keys = fast.select(["source", "record_id"])
+    if keys.group_by(keys.column_names, use_threads=False).aggregate([]).num_rows < len(keys):
+        return False
+    others = set(others)
+    ids = pa.array([record_id for _, record_id in others], pa.string())
+    maybe = keys.filter(pc.is_in(keys["record_id"], value_set=ids))  # few: compare in Python
+    pairs = zip(maybe["source"].to_pylist(), maybe["record_id"].to_pylist(), strict=True)
+    return others.isdisjoint(pairs)
 
 
 def staged(fast: pa.Table) -> pa.Table:

@@ -81,7 +81,8 @@ class Run:
             persons, with_people = None, False
             if plain is not None and plain.rows.num_rows:
                 if plain.file:  # the plain rows' keys are in the attached file
-                    history = tx.histories(keys, attached=True)
+                    # New records, most often: looked up only if they may not be.
+                    history = tx.histories(keys, attached=tx.any_within(plain.spans))
                 else:
                     history = tx.histories(keys.union(plain.keys()))
                 fast, dups, demoted = self._split_fast(plain, keys, recs, history)

@@ -53,9 +53,10 @@ STAGE = (
     ("attrs", "TEXT", "text"), ("superseded_on", "TEXT", "date"), ("warnings", "TEXT", "text"),
 )  # fmt: skip
 STAGE_COLUMNS = tuple(name for name, _, _ in STAGE)
-# The identity a chunk's plain records give each person: the last value of each field.
+# The identity a chunk's plain records give each person: the last value of each field. One
+# row per person by construction (ingest.plain.people); only ever scanned, so no index.
 PEOPLE = (
-    ("national_id", "TEXT PRIMARY KEY", "text PRIMARY KEY"), ("subject_id", "TEXT", "text"),
+    ("national_id", "TEXT", "text"), ("subject_id", "TEXT", "text"),
     ("name", "TEXT", "text"),
     ("birth_date", "TEXT", "date"), ("sex", "TEXT", "text"), ("address", "TEXT", "text"),
     ("phone", "TEXT", "text"),
@@ -143,6 +144,18 @@ class IngestBatch:
                 " ON r.source = k.source AND r.record_id = k.record_id"
             ).all()
         return _versions(rows)
+
+    def any_within(self, spans: Iterable[tuple[str, str, str]]) -> bool:
+        """Whether a stored record has a source of `spans` and a record id within that
+        source's span: (source, lowest record id, highest). Record ids mostly grow from file
+        to file, so this answers a chunk of new records for the price of a few look-ups.
+        SQLite only: it compares text byte by byte, as Arrow's min and max do."""
+        sql = ("SELECT 1 FROM records WHERE source = :s AND record_id BETWEEN :lo AND :hi"
+               " LIMIT 1")  # fmt: skip
+        return any(
+            self.conn.execute(text(sql), {"s": s, "lo": lo, "hi": hi}).first()
+            for s, lo, hi in spans
+        )
 
     def subjects_for(self, national_ids: Iterable[str]) -> dict[str, dict]:
         """Return the stored subjects holding these national ids, by national id."""
