@@ -63,8 +63,11 @@ class Check:
             raise Problem(404, not_found(missing))
         metrics = self.svc.metrics
         metrics.people.inc(len(answers))
-        for decision, n in Counter(a.decision for a in answers).items():
-            metrics.decisions.labels(self.service, decision).inc(n)
+        if len(answers) == 1:
+            metrics.decided(self.service, answers[0].decision)
+        else:
+            for decision, n in Counter(a.decision for a in answers).items():
+                metrics.decided(self.service, decision, n)
         return answers
 
 

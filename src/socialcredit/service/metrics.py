@@ -50,6 +50,14 @@ class Metrics:
             registry=self.registry,
         )
         self.content_type = CONTENT_TYPE_LATEST
+        self._decided: dict[tuple, object] = {}  # labelled children, looked up once each
+
+    def decided(self, service: str, decision: str, n: int = 1) -> None:
+        """Count `n` decisions given at `service`."""
+        child = self._decided.get((service, decision))
+        if child is None:
+            child = self._decided[service, decision] = self.decisions.labels(service, decision)
+        child.inc(n)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
