@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from datetime import date
 
 import pyarrow as pa
@@ -267,10 +268,14 @@ def test_a_reading_process_that_fails_is_a_clean_error(loaded, rb, tmp_path, mon
         pytest.skip("the reading process is for the embedded store")
     rows = [row(rb, f"f{i}", national_id=ALICE) for i in range(10)]
     path = write_parquet(tmp_path / "f.parquet", rows)
+    python = sys.executable
     monkeypatch.setattr("sys.executable", "/bin/false")  # the child cannot start
     with pytest.raises(IngestError, match="stopped unexpectedly"):
         ingest_file(loaded, path, as_of=DAY, chunk_size=4)
-    assert record_count(loaded) == 0
+    assert record_count(loaded) == 4  # the first chunk, read by this process while it started
+    monkeypatch.setattr("sys.executable", python)
+    rep = ingest_file(loaded, path, as_of=DAY, chunk_size=4)
+    assert (rep.accepted, rep.duplicates) == (6, 4) and record_count(loaded) == 10
 
 
 def test_a_crash_part_way_loses_nothing_and_a_rerun_completes(loaded, rb, tmp_path):

@@ -68,7 +68,11 @@ def parse(parser: RecordParser, numbers: Iterable[int], rows: Iterable[dict | st
 def from_child(path: Path, chunk_size: int, parser: RecordParser,
                subject_id: Callable[[str], str]) -> Iterator[Got]:  # fmt: skip
     """Yield the Parquet file's chunks for the embedded store, read in a separate process;
-    each plain part waits in a scratch file (`Plain.file`) until the next chunk is asked for."""
+    each plain part waits in a scratch file (`Plain.file`) until the next chunk is asked for.
+    The first chunk is read here, while that process starts: the start (imports, mostly)
+    takes about as long as a chunk, and the writer would wait for both."""
+    import pyarrow.parquet as pq
+
     with tempfile.TemporaryDirectory(prefix="socialcredit-ingest-") as scratch:
         errors = open(Path(scratch) / "errors", "w+b")  # noqa: SIM115
         proc = subprocess.Popen(
@@ -82,6 +86,8 @@ def from_child(path: Path, chunk_size: int, parser: RecordParser,
                 proc.stdin.close()
             except BrokenPipeError:
                 pass  # the child is gone already: said below, when its output ends
+            batches = pq.ParquetFile(path).iter_batches(batch_size=chunk_size)
+            yield check_chunk(parser, next(batches), 1, "sqlite", subject_id)
             while True:
                 try:
                     got = pickle.load(proc.stdout)
@@ -170,6 +176,9 @@ def main() -> None:
     subject_id = functools.lru_cache(maxsize=1 << 20)(subject_id)
     out, first = sys.stdout.buffer, 1
     for i, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=chunk_size)):
+        if i == 0:  # read by the parent (`from_child`)
+            first += batch.num_rows
+            continue
         parsed, plain, n = check_chunk(parser, batch, first, None, subject_id)
         if plain is not None:
             plain = _scratch(os.path.join(scratch, f"{i}.db"), plain)
