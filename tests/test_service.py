@@ -261,6 +261,28 @@ def test_check_by_subject_id_and_other_decisions(api):
     assert api.check(TAX).json()["decision"] == "allow"
 
 
+def test_a_check_reads_the_same_through_the_shortcut_and_the_route(api):
+    """A JSON body is answered before routing (service.shortcut); any other content type
+    goes through FastAPI's route. Both answer, refuse and log alike."""
+    body = json.dumps({"national_id": DEBTOR, "service": "flight"})
+    answers = []
+    for media in ("application/json", "application/json; charset=utf-8"):
+        headers = {**api.h("provider"), "Content-Type": media}
+        r = api.client.post("/v1/checks", headers=headers, content=body)
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        answers.append(r.json())
+        bad = {**headers, "Authorization": "Bearer tok-000000000000.nope"}
+        refused = api.client.post("/v1/checks", headers=bad, content=body)
+        assert is_problem(refused, 401)["instance"] == "/v1/checks"
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert answers[0] == answers[1] and answers[0]["decision"] == "deny"
+    sid = api.sid(DEBTOR)
+    logged = [e for e in api.store.audit_entries(sid) if e["action"] == "check"]
+    assert len(logged) >= 2 and logged[-1]["detail"]["decision"] == "deny"
+    metrics = api.client.get("/metrics").text
+    assert 'route="/v1/checks",status="200"' in metrics
+
+
 def test_unknown_valid_id_is_allowed_and_unknown_subject_id_is_404(api):
     assert api.check(UNKNOWN).json()["decision"] == "allow"
     assert api.store.subject_by_national_id(UNKNOWN) is None

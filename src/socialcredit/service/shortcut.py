@@ -36,11 +36,11 @@ class CheckShortcut:
             await self.app(scope, receive, send)
             return
         message = await receive()  # the whole body: BodyLimit, outside, has read it
-        authorization, json = None, False
+        authorization = json = None  # the first of each header, as Starlette reads them
         for name, value in scope["headers"]:
-            if name == b"authorization":
+            if name == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
-            elif name == b"content-type":
+            elif name == b"content-type" and json is None:
                 json = value == b"application/json"
         try:
             body = CheckIn.model_validate_json(message.get("body", b"")) if json else None
@@ -61,12 +61,13 @@ class CheckShortcut:
         try:
             answer = await checks.check_one(self.service, authorization, body)
         except problems.Problem as e:
-            await problems.response(e.status, e.detail, PATH, headers=e.headers, errors=e.errors)(
+            path = scope["path"]
+            await problems.response(e.status, e.detail, path, headers=e.headers, errors=e.errors)(
                 scope, receive, send
             )
             return
         except StoreError as e:  # as the app's handler answers it
-            await problems.response(503, str(e), PATH)(scope, receive, send)
+            await problems.response(503, str(e), scope["path"])(scope, receive, send)
             return
         length = (b"content-length", str(len(answer)).encode())
         await send({"type": "http.response.start", "status": 200, "headers": [length, *HEADERS]})

@@ -240,14 +240,19 @@ class Driver:
         """On `loop`: run the items handed in during its last turn."""
         self._on_loop(loop, self._writers.on_loop.pop(loop))
 
-    def _on_loop(self, loop, group: list[_Job]) -> None:
+    def _on_loop(self, loop, group: list[_Job], tries: int = 20) -> None:
         w = self._writers
         if not w.lock.acquire(blocking=False):
             # Another thread of this process writes (the writer thread, a manifest): try
-            # again in a millisecond. Handing the group to the writer thread instead would
+            # again in a millisecond. Handing the group to the writer thread at once would
             # keep it there: each of its statements waits for the GIL while the loop runs,
-            # so it stays busy, and every later turn would find it busy too.
-            loop.call_later(0.001, self._on_loop, loop, group)
+            # so it stays busy, and every later turn would find it busy too. After 20 tries
+            # it does (the lock is not fair: threads writing one group after another could
+            # otherwise keep the loop out).
+            if tries:
+                loop.call_later(0.001, self._on_loop, loop, group, tries - 1)
+            else:
+                self._hand_in(group)
             return
         try:
             ran = self._group(group, wait=False)
