@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -171,6 +172,7 @@ def main() -> None:
         n = make_file(args.records, path)
         print(f"{n:,} records in {path.stat().st_size / 2**20:.0f} MiB of Parquet "
               f"({time.perf_counter() - t:.1f} s to generate)")  # fmt: skip
+        print("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()))
         floor = timed("floor", f"sqlite:///{work / 'floor.sqlite'}", path)
         staged = timed("staged", f"sqlite:///{work / 'staged.sqlite'}", path)
         ingest = timed("ingest", f"sqlite:///{work / 'store' / 'store.sqlite'}", path)
@@ -184,6 +186,7 @@ def main() -> None:
             report("sqlite (row path)", n, floor, rows)
         if not args.no_postgres:
             pg_bench(args.pg, n, path)
+        print("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
