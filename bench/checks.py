@@ -154,7 +154,7 @@ def in_process(store: Store, n: int, singles: int, batches: int, profile: bool, 
     auth = [(b"authorization", header.encode())]
     request = Request({"type": "http", "app": app, "headers": auth})  # what a route is given
 
-    def full(nid):  # what POST /v1/checks runs, from a thread (the route awaits the writer)
+    def full(nid):  # what POST /v1/checks runs, from a thread (the route: on the event loop)
         check_person(svc, header, CheckIn(national_id=nid, service="flight"))
 
     def full_batch(m):

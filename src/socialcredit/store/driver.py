@@ -29,8 +29,8 @@ from socialcredit.store.connect import WRITER_LOCK
 # the lock). The store's lock still serialises writers across processes and hosts. Checks
 # go further (`Driver.together`): those waiting share one transaction and one commit.
 _WRITERS: WeakKeyDictionary = WeakKeyDictionary()
-MMAP_SIZE = 2**30  # bytes of a SQLite store the warm connection maps (`Driver._warm`)
 _WRITERS_LOCK = threading.Lock()
+MMAP_SIZE = 2**30  # bytes of a SQLite store the warm connection maps (`Driver._warm`)
 
 
 class _Writers:
@@ -219,7 +219,9 @@ class Driver:
         microseconds per item, less than handing it to the writer thread and back (every
         statement on that thread releases the GIL and waits to take it back from the loop).
         On PostgreSQL (a round trip per statement), or when another process holds the
-        store's write lock, the writer thread runs them, and waits for the lock.
+        store's write lock, the writer thread runs them, and waits for the lock. The price:
+        while a group reads pages of the store that are not in memory, from a slow disk,
+        every request of the loop waits with it, not only the checks.
         """
         loop = asyncio.get_running_loop()
         mine = _Job(run, item, loop)
