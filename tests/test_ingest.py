@@ -435,3 +435,26 @@ def test_ingest_consents(loaded, rb, tmp_path):
         (None, "grant", D("2025-01-01")), ("shop", "grant", D("2025-01-02")),
     ]  # fmt: skip
     assert len(loaded.rejects()) == 3
+
+
+def test_a_bulk_ingest_leaves_every_connection_checkpointing_again(loaded, rb, tmp_path):
+    """A file of many chunks commits each with the WAL left to a checkpoint thread
+    (Store.bulk_ingest); the connections it wrote on go back to the pool checkpointing as
+    SQLite does by default, or the WAL of a store serving checks would grow without end."""
+    if loaded.dialect != "sqlite":
+        pytest.skip("checkpoints are SQLite's")
+    rows = [row(rb, f"b{i}", national_id=(ALICE, BOB)[i % 2]) for i in range(12)]
+    rep = ingest_file(loaded, write_parquet(tmp_path / "b.parquet", rows), as_of=DAY,
+                      chunk_size=4)  # fmt: skip
+    assert rep.accepted == 12 and record_count(loaded) == 12
+    pool = loaded.engine.pool
+    conns = [loaded.engine.raw_connection() for _ in range(pool.checkedin())]
+    try:
+        settings = {c.cursor().execute("PRAGMA wal_autocheckpoint").fetchone()[0] for c in conns}
+    finally:
+        for c in conns:
+            c.close()
+    assert conns and settings == {1000}
+    with loaded.engine.connect() as conn:  # nothing left behind in the WAL but what it holds
+        busy, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    assert busy == 0 and frames == copied

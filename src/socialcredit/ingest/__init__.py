@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -73,7 +74,8 @@ def ingest_file(
             checks = partial(_ahead, batches, store.dialect)
     else:
         checks = partial(_ahead, chunked(read_rows(path, fmt), chunk_size), store.dialect)
-    return _ingest(store, checks, str(path), file_digest, source, as_of, progress, total)
+    return _ingest(store, checks, str(path), file_digest, source, as_of, progress, total,
+                   bulk=total > chunk_size)  # fmt: skip
 
 
 def ingest_rows(
@@ -102,20 +104,23 @@ def _ingest(
     progress: Progress | None,
     total: int,
     report: IngestReport | None = None,
+    bulk: bool = False,
 ) -> IngestReport:
-    """Ingest the chunks `checks` yields, each written as it comes."""
+    """Ingest the chunks `checks` yields, each written as it comes; `bulk`: many of them
+    (`Store.bulk_ingest`)."""
     report = report or IngestReport()
     parser = RecordParser(store.rulebook_in_force(as_of), source)
     run = Run(store, label, file_digest, source, as_of, report)
     if progress:
         progress(0, total)
     done = 0
-    for parsed, plain, n in checks(parser, store.subject_ids()):
-        run.apply(parsed, plain=plain)
-        done += n
-        if progress:
-            progress(done, max(total, done))
-    run.finish()
+    with store.bulk_ingest() if bulk else nullcontext():
+        for parsed, plain, n in checks(parser, store.subject_ids()):
+            run.apply(parsed, plain=plain)
+            done += n
+            if progress:
+                progress(done, max(total, done))
+        run.finish()
     return report
 
 

@@ -139,21 +139,26 @@ def check_batch(parser: RecordParser, batch: pa.RecordBatch, first_row: int) -> 
     content = [_json(source), _quoted(record_id), _json(rtype), _json(occurred), _quoted(nid),
                _json(quantity), _json(points), _quoted(case_no), _json(status)]  # fmt: skip
     content = [pc.fill_null(c, "null") for c in content]
-    keep = pa.array(ok)
+    keep = None if ok.all() else pa.array(ok)  # None: every row is plain (most chunks)
     body = pc.binary_join_element_wise("[", pc.binary_join_element_wise(*content, ","), "]", "")
-    text_for_digest = pc.binary_join_element_wise(body, attrs_json, "").filter(keep)
+    text_for_digest = _kept(pc.binary_join_element_wise(body, attrs_json, ""), keep)
     # As bytes: making Python strings only to encode them again cost a third more.
     utf8 = text_for_digest.cast(pa.binary()).to_pylist()
     digests = pa.array([hashlib.sha256(t).hexdigest() for t in utf8], pa.string())
     rows = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
-    fast = pa.table({
+    fast = _kept(pa.table({
         "file_row": rows, "source": source, "record_id": record_id, "type": rtype,
         "occurred_at": occurred, "national_id": nid, "quantity": quantity, "points": points,
         "case_no": case_no, "status": status, "attrs": attrs_json, "warnings": warnings,
         **{f"id_{f}": attrs[f] for f in ("name", "birth_date", "sex", "address", "phone")},
-    }).filter(keep)  # fmt: skip
+    }), keep)  # fmt: skip
     fast = fast.append_column("digest", digests)
     return Checked(fast, np.flatnonzero(~ok).tolist(), batch, first_row, parser)
+
+
+def _kept(data, keep: pa.Array | None):
+    """`data` (an array or a table) less the rows `keep` leaves out (None: all kept)."""
+    return data if keep is None else data.filter(keep)
 
 
 def _per_value(fn: Callable, arrays: tuple[pa.Array, ...], out: pa.DataType):
@@ -221,7 +226,7 @@ def national_ids(col: pa.Array) -> tuple[pa.Array, np.ndarray]:
     good = good.to_numpy(zero_copy_only=False)
     birth = np.zeros(n, dtype="datetime64[D]")
     at = np.flatnonzero(good)
-    ids = col.filter(pa.array(good))
+    ids = _kept(col, None if good.all() else pa.array(good))
     if len(ids):
         _, offsets, data = ids.buffers()
         start = np.frombuffer(offsets, dtype=np.int32)[ids.offset]
@@ -242,7 +247,7 @@ def national_ids(col: pa.Array) -> tuple[pa.Array, np.ndarray]:
         birth[at] = first + (day - 1)
         good[at] = passed = (check == last) & dated
         # The region must be in use in the birth year: asked once per region and year.
-        ids = ids.filter(pa.array(passed))
+        ids = _kept(ids, None if passed.all() else pa.array(passed))
         places = (pc.utf8_slice_codeunits(ids, 0, 6), pc.utf8_slice_codeunits(ids, 6, 10))
         known, _ = _per_value(_birth_place_known, places, pa.bool_())
         good[at[passed]] = pc.fill_null(known, False).to_numpy(zero_copy_only=False)

@@ -8,6 +8,8 @@ serialise writers the same way (the audit chain and subject creation rely on it)
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +25,7 @@ WRITER_LOCK = 0x5C0C4ED17  # pg_advisory_xact_lock key shared by every writer
 # (service/app.py): with fewer, every request past the pool's size would open and close a
 # connection of its own, which costs more than the check it serves.
 POOL_SIZE = 16
+AUTOCHECKPOINT = 1000  # SQLite's default: WAL pages after which a commit checkpoints
 
 
 class StoreError(Exception):
@@ -101,26 +104,65 @@ def make_engine(url: URL) -> Engine:
 
 
 @contextmanager
-def writing(engine: Engine, attach: dict[str, str] | None = None) -> Iterator[Connection]:
+def writing(engine: Engine, attach: dict[str, str] | None = None,
+            checkpoint: bool = True) -> Iterator[Connection]:  # fmt: skip
     """Yield a connection inside the single-writer transaction; commit on success.
 
     `attach` (SQLite) maps schema names to database files attached for the transaction;
-    SQLite attaches and detaches only outside one.
+    SQLite attaches and detaches only outside one. `checkpoint` False (SQLite): the commit
+    leaves the WAL as it is, for a `Checkpointer` to copy.
     """
+    sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
-        raw = conn.connection.driver_connection if attach else None
+        raw = conn.connection.driver_connection if sqlite else None
         for name, path in (attach or {}).items():
             raw.execute(f"ATTACH DATABASE ? AS {name}", (path,))
+        if sqlite and not checkpoint:
+            raw.execute("PRAGMA wal_autocheckpoint=0")
         try:
-            if engine.dialect.name == "sqlite":
+            if sqlite:
                 conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
-                if engine.dialect.name == "postgresql":
+                if not sqlite:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITER_LOCK})
                 yield conn
         finally:
             for name in attach or {}:
                 raw.execute(f"DETACH DATABASE {name}")
+            if sqlite and not checkpoint:
+                raw.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT}")
+
+
+class Checkpointer:
+    """Copies a SQLite store's WAL into the store (a passive checkpoint) on a thread of its
+    own when asked, at most once every `every` seconds, for writers that commit with
+    `checkpoint=False`. SQLite would do it in the commit that takes the WAL past
+    AUTOCHECKPOINT pages, while the writer waits for the copy and its two fsyncs."""
+
+    def __init__(self, engine: Engine, every: float = 0.0) -> None:
+        self.engine, self.every = engine, every
+        self.thread: threading.Thread | None = None
+        self.last = 0.0
+
+    def poke(self) -> None:
+        """Start a checkpoint unless one is running or the last began too recently."""
+        now = time.monotonic()
+        if (self.thread is not None and self.thread.is_alive()) or now - self.last < self.every:
+            return
+        self.last = now
+        self.thread = threading.Thread(target=self._run, name="checkpoint", daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+
+    def _run(self) -> None:
+        raw = self.engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            raw.close()
 
 
 def migrate(engine: Engine) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from weakref import WeakKeyDictionary
@@ -21,7 +20,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from socialcredit.store.connect import WRITER_LOCK
+from socialcredit.store.connect import WRITER_LOCK, Checkpointer
 
 # One lock per engine: this process's writers queue on it, blocked, instead of all trying
 # the store's write lock at once (on SQLite a failed try sleeps and tries again: with 32
@@ -37,14 +36,19 @@ class _Writers:
     """An engine's writers in this process: their lock, and the jobs waiting for the writer
     thread or for their event loop's next turn."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.lock = threading.Lock()  # held by whoever runs a write transaction
         self.jobs = threading.Condition(threading.Lock())  # guards `pending`, `thread`
         self.pending: list[_Job] = []
         self.thread: threading.Thread | None = None  # the writer thread, while it runs
         self.on_loop: dict = {}  # event loop -> its jobs to run in its next turn (SQLite)
         self.conn = None  # the connection groups run on, on SQLite (`Driver._warm`)
-        self.checkpointing, self.checkpointed = False, 0.0  # `Driver._checkpoint`
+        # The warm connection's commits leave the WAL to this, at most once a second. SQLite
+        # would checkpoint in the commit that takes the WAL past 1,000 pages, on the event
+        # loop: at 3,000 checks a second (about a page each, the log's subject index) that
+        # was several times a second, each blocking the loop for 10-270 ms while the pages
+        # were written and synced.
+        self.checkpointer = Checkpointer(engine, every=1.0)
 
     def close(self) -> None:
         """The store is closed (its engine disposed): close the warm connection too."""
@@ -89,7 +93,7 @@ class Driver:
         with _WRITERS_LOCK:
             self._writers = _WRITERS.get(engine)
             if self._writers is None:
-                w = self._writers = _WRITERS[engine] = _Writers()
+                w = self._writers = _WRITERS[engine] = _Writers(engine)
                 event.listen(engine, "engine_disposed", lambda _: w.close())
         self._writer = self._writers.lock
 
@@ -177,7 +181,7 @@ class Driver:
             cur = w.conn.cursor()
             cur.execute(f"PRAGMA mmap_size={MMAP_SIZE}")
             cur.execute("PRAGMA busy_timeout=0")
-            cur.execute("PRAGMA wal_autocheckpoint=0")  # `_checkpoint` does it, off the loop
+            cur.execute("PRAGMA wal_autocheckpoint=0")  # `_Writers.checkpointer` does it
             cur.close()
         return w.conn
 
@@ -316,7 +320,7 @@ class Driver:
                     if cur is not None:
                         self._run(cur, runs)
                 if cur is not None:
-                    self._checkpoint()
+                    self._writers.checkpointer.poke()
                     return True
             if not wait:
                 return False
@@ -326,29 +330,6 @@ class Driver:
             for j in group:
                 j.error, j.result = e, None
         return True
-
-    def _checkpoint(self) -> None:
-        """Copy the WAL into the store (a passive checkpoint) on a thread of its own, at most
-        once a second, for the warm connection's commits. SQLite would do it in the commit
-        that takes the WAL past 1,000 pages, on the event loop: at 3,000 checks a second
-        (about a page each, the log's subject index) that was several times a second, each
-        blocking the loop for 10-270 ms while the pages were written and synced."""
-        w = self._writers
-        now = time.monotonic()
-        if w.checkpointing or now - w.checkpointed < 1.0:
-            return
-        w.checkpointing, w.checkpointed = True, now
-        threading.Thread(target=self._checkpoint_now, name="checkpoint", daemon=True).start()
-
-    def _checkpoint_now(self) -> None:
-        try:
-            raw = self.engine.raw_connection()
-            try:
-                raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
-            finally:
-                raw.close()
-        finally:
-            self._writers.checkpointing = False
 
     @staticmethod
     def _run(cur, runs: dict) -> None:

@@ -25,6 +25,7 @@ from socialcredit.engine.file import Consent, File, Objection, RecordVersion, Re
 from socialcredit.rulebook.model import Rulebook, in_force
 from socialcredit.store import arrow, audit, records
 from socialcredit.store.connect import (
+    Checkpointer,
     StoreError,
     describe,
     first_line,
@@ -101,6 +102,7 @@ class Store(Disputes, Procedure):
         self.engine = engine
         self.dialect: str = engine.dialect.name
         self._secret = secret
+        self._checkpointer: Checkpointer | None = None  # while `bulk_ingest`
         self._parsed: dict[str, Rulebook] = {}
 
     # -- opening -------------------------------------------------------------------------
@@ -474,5 +476,23 @@ class Store(Disputes, Procedure):
         `attach` names a SQLite file (the chunk's rows, staged by ingest's reading process)
         to attach as `chunk` for the transaction: SQLite attaches only outside one.
         """
-        with writing(self.engine, {"chunk": attach} if attach else None) as conn:
+        ck = self._checkpointer
+        with writing(self.engine, {"chunk": attach} if attach else None, ck is None) as conn:
             yield records.IngestBatch(conn, self)
+        if ck is not None:
+            ck.poke()
+
+    @contextmanager
+    def bulk_ingest(self) -> Iterator[None]:
+        """For an ingest of many chunks, on SQLite: each chunk's commit leaves the WAL to a
+        checkpoint on a thread of its own (`Checkpointer`), and the writer goes on to the
+        next chunk while the pages are copied and synced (about 1 s of 10 per 1M records)."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        self._checkpointer = Checkpointer(self.engine)
+        try:
+            yield
+        finally:
+            self._checkpointer.wait()
+            self._checkpointer = None
