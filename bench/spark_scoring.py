@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections import Counter
 from datetime import date
 
+import pyarrow.parquet as pq
 from batch_scoring import DENSITY_20, batch_inputs
 
 from socialcredit.city import generate
@@ -54,6 +56,7 @@ def main() -> None:
     ap.add_argument("--residents", type=int, default=1_000_000)
     ap.add_argument("--memory", default="12g", help="Spark driver heap")
     ap.add_argument("--cores", type=int, default=os.cpu_count())
+    ap.add_argument("--save", help="a folder to write both engines' results to, as Parquet")
     args = ap.parse_args()
     rb = default_rulebook()
 
@@ -101,6 +104,34 @@ def main() -> None:
         and a.decisions.to_pylist() == b.decisions.to_pylist()
     )
     print(f"same_grades_entries_decisions={same}")
+    if args.save:
+        os.makedirs(args.save, exist_ok=True)
+        for name, got in (("duckdb", a), ("spark", b)):
+            for table in ("scores", "entries", "decisions"):
+                pq.write_table(getattr(got, table), f"{args.save}/{name}_{table}.parquet")
+    if not same:
+        differences(a, b)
+
+
+def differences(a, b) -> None:
+    """Print how the two engines' results differ: rows only one of them has, as multisets
+    (so a difference of order alone shows as none), with a few of each."""
+    for table in ("scores", "entries", "decisions"):
+        rows = [Counter(_hashable(r) for r in getattr(x, table).to_pylist()) for x in (a, b)]
+        only = (rows[0] - rows[1], rows[1] - rows[0])
+        print(f"{table}: duckdb only {sum(only[0].values())}, spark only {sum(only[1].values())}")
+        for label, extra in zip(("duckdb", "spark"), only, strict=True):
+            for row in list(extra)[:3]:
+                print(f"  {label} only: {dict(row)}")
+
+
+def _hashable(row: dict) -> tuple:
+    """A result row as a sorted tuple of its fields, lists as tuples; a score to 9 decimals
+    (the engines add floating-point points in different orders)."""
+    def value(v):
+        return tuple(v) if isinstance(v, list) else round(v, 9) if isinstance(v, float) else v
+
+    return tuple(sorted((k, value(v)) for k, v in row.items()))
 
 
 if __name__ == "__main__":

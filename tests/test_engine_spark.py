@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from socialcredit.engine import duckdb as ddb
 from socialcredit.engine import spark as sp
 from socialcredit.engine.dialect import to_spark
-from socialcredit.engine.file import File
+from socialcredit.engine.file import File, RecordVersion
 from socialcredit.engine.plan import PlanError
 from socialcredit.engine.tables import tables_from_files
 from socialcredit.rulebook import default_rulebook
@@ -60,6 +60,28 @@ def test_city_scored_alike_on_duckdb_and_spark(spark):
     a = ddb.run(ddb.connect(tables), rb, day)
     b = sp.run(tables, rb, day, spark=spark)
     assert a.entries.num_rows > 10 and a.decisions.num_rows > 10  # the lists are exercised
+    assert_same(a, b)
+
+
+@pytest.mark.spark
+def test_two_judgements_of_one_day_come_out_in_the_same_order(spark):
+    """Each judgement lists its debtor on its own; two of one day start on the same day, and
+    the entries' order must not be left to the engine (it was, at 10M records)."""
+    day = date(2026, 7, 1)
+    files = [
+        File(f"s{i:03d}", tuple(
+            RecordVersion("court", f"j{i:03d}-{k}", "court.dishonest_debtor", date(2026, 3, 2),
+                          case_no=f"c{i}-{k}")
+            for k in (2, 1)  # the later id first
+        ), (), ())
+        for i in range(60)
+    ]  # fmt: skip
+    tables = tables_from_files(files)
+    rb = default_rulebook()
+    a = ddb.run(ddb.connect(tables), rb, day)
+    b = sp.run(tables, rb, day, spark=spark)
+    assert a.entries.num_rows == 120
+    assert a.entries.column("cause").to_pylist()[:2] == [["court:j000-1"], ["court:j000-2"]]
     assert_same(a, b)
 
 

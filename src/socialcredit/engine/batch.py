@@ -201,6 +201,6 @@ def run(be: Backend, rb: Rulebook, day: date, progress=None, model=None) -> Batc
     scores = be.arrow("SELECT subject_id, score, grade FROM g ORDER BY subject_id")
     entries = be.arrow(
         'SELECT subject_id, list_id, start, active_from, "end", state, cause FROM ent '
-        "ORDER BY subject_id, list_id, start"
+        "ORDER BY subject_id, list_id, start, cause"  # two judgements of a day: two entries
     )
     return BatchResult(day, rb, scores, entries, decisions, time.perf_counter() - t0, steps)
