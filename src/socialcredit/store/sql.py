@@ -486,7 +486,8 @@ class Store(Disputes, Procedure):
     def bulk_ingest(self) -> Iterator[None]:
         """For an ingest of many chunks, on SQLite: each chunk's commit leaves the WAL to a
         checkpoint on a thread of its own (`Checkpointer`), and the writer goes on to the
-        next chunk while the pages are copied and synced (about 1 s of 10 per 1M records)."""
+        next chunk while the pages are copied and synced (its chunks took 1.2 s less per 1M
+        records, docs/benchmarks.md)."""
         if self.dialect != "sqlite":
             yield
             return
