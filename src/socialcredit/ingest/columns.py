@@ -132,8 +132,9 @@ def check_batch(parser: RecordParser, batch: pa.RecordBatch, first_row: int) -> 
     # nulls would do, but pyarrow's drops rows in which every value is null.)
     fragments = []
     for key in sorted(attrs):
-        value = attrs[key] if key in numbers else _quoted(attrs[key])
-        fragments.append(pc.binary_join_element_wise(canonical_json(key) + ":", value, ",", ""))
+        quote = "" if key in numbers else '"'  # a string needs no escapes (ODD)
+        fragments.append(pc.binary_join_element_wise(
+            f"{canonical_json(key)}:{quote}", attrs[key], f"{quote},", ""))  # fmt: skip
     joined = pc.binary_join_element_wise(*fragments, "", null_handling="replace")
     attrs_json = pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(joined, 0, -1), "}", "")
     content = [_json(source), _quoted(record_id), _json(rtype), _json(occurred), _quoted(nid),
