@@ -31,7 +31,7 @@ from socialcredit.service.limits import (
 from socialcredit.service.metrics import Metrics, MetricsMiddleware
 from socialcredit.service.routes import ROUTERS
 from socialcredit.service.shortcut import CheckShortcut
-from socialcredit.store import Store, StoreError
+from socialcredit.store import Store
 from socialcredit.store.connect import POOL_SIZE
 
 DESCRIPTION = """\
@@ -78,10 +78,6 @@ def create_app(
     )
     app.state.service = Service(store, Index(store), PeopleBudget(store), Metrics(), today)
     problems.install(app)
-
-    @app.exception_handler(StoreError)
-    async def _store(request, exc: StoreError):
-        return problems.response(503, str(exc), request.url.path)
 
     for router in ROUTERS:
         app.include_router(router)

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from socialcredit.store import StoreError
+
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:socialcredit:problem:"
 
@@ -181,14 +183,20 @@ def _validation(request: Request, exc: RequestValidationError) -> Response:
     return response(422, detail, request.url.path, errors=errors)
 
 
+def answer(exc: Problem | StoreError, instance: str) -> Response:
+    """The answer to a Problem, or to a StoreError: 503, the store cannot do it now."""
+    if isinstance(exc, StoreError):
+        return response(503, str(exc), instance)
+    return response(exc.status, exc.detail, instance, headers=exc.headers, errors=exc.errors)
+
+
 def install(app: FastAPI) -> None:
     """Answer every error the app can raise with problem+json."""
 
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> Response:
-        return response(
-            exc.status, exc.detail, request.url.path, headers=exc.headers, errors=exc.errors
-        )
+    @app.exception_handler(StoreError)
+    async def _problem(request: Request, exc: Problem | StoreError) -> Response:
+        return answer(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

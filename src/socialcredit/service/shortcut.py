@@ -60,14 +60,8 @@ class CheckShortcut:
         scope["route"] = ROUTE
         try:
             answer = await checks.check_one(self.service, authorization, body)
-        except problems.Problem as e:
-            path = scope["path"]
-            await problems.response(e.status, e.detail, path, headers=e.headers, errors=e.errors)(
-                scope, receive, send
-            )
-            return
-        except StoreError as e:  # as the app's handler answers it
-            await problems.response(503, str(e), scope["path"])(scope, receive, send)
+        except (problems.Problem, StoreError) as e:  # as the app's handlers answer them
+            await problems.answer(e, scope["path"])(scope, receive, send)
             return
         length = (b"content-length", str(len(answer)).encode())
         await send({"type": "http.response.start", "status": 200, "headers": [length, *HEADERS]})
