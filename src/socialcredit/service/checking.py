@@ -101,6 +101,7 @@ def transaction(cur, checks: list[Check]) -> list:
     versions = checks[0].svc.index.versions(cur)
     out: list = [None] * len(checks)
     callers: dict[int, Principal] = {}
+    rulebooks: dict[int, object] = {}  # the rulebook in force on each check's day
     by_service: dict[str, list[int]] = {}
     for i, c in enumerate(checks):
         try:
@@ -114,7 +115,7 @@ def transaction(cur, checks: list[Check]) -> list:
         if rb is None:
             out[i] = ((c.day, versions), None, None, [])
             continue
-        callers[i] = who
+        callers[i], rulebooks[i] = who, rb
         by_service.setdefault(c.service, []).append(i)
     # The people, one statement per service; then each check's own rows.
     spending: dict[str, list[int]] = {}
@@ -129,14 +130,12 @@ def transaction(cur, checks: list[Check]) -> list:
             c = checks[i]
             mine = {r[0]: r for r in (by_nid.get(n) for n in c.nids) if r is not None}
             mine.update((s, people[s]) for s in c.sids if s in people)
-            key = (c.day, versions)
-            rb = c.svc.index.cached(key)
-            stale = c.svc.index.stale(mine, rb, c.day)
+            stale = c.svc.index.stale(mine, rulebooks[i], c.day)
             if stale:
-                out[i] = (key, stale, None, [])
+                out[i] = ((c.day, versions), stale, None, [])
                 continue
             try:
-                _declared(rb, service)
+                _declared(rulebooks[i], service)
             except Problem as e:
                 out[i] = e
                 continue

@@ -67,8 +67,8 @@ class Index:
 
     @staticmethod
     def versions(cur) -> tuple:
-        """The versions loaded of the active rulebook; with a day, the key of the rulebook in
-        force on that day."""
+        """The versions loaded of the active rulebook; with a day, `(day, versions)` is the key
+        of the rulebook in force on that day (`parsed`, `cached`)."""
         cur.execute(_VERSIONS)
         return tuple(tuple(r) for r in cur.fetchall())
 

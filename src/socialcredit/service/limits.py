@@ -157,20 +157,12 @@ class PeopleBudget:
 
     def __init__(self, store, window: int = WINDOW, clock: Callable[[], float] = time.time):
         # Wall-clock time, not monotonic: every worker (and host) must agree on "now".
-        self.store, self.window, self.clock = store, window, clock
+        self.window, self.clock = window, clock
         self.db = Driver(store.engine)
 
-    def spend(self, key: str, n: int, limit: int, cur=None) -> tuple[int | None, int]:
-        """Spend `n` people from `key`'s budget; return `(None, used)` or `(wait, used)`.
-
-        `wait` is the seconds until the request would fit; a refused request spends nothing.
-        `n` above `limit` is the caller's to refuse. With `cur`, a driver cursor inside the
-        write transaction that logs the checks (`store.driver`).
-        """
-        if cur is None:
-            return budget.spend(self.store, key, n, limit, self.window, self.clock())
-        return budget.spend_in(self.db, cur, key, n, limit, self.window, self.clock())
-
     def spend_many(self, key: str, ns: list[int], limit: int, cur) -> list[tuple]:
-        """`spend` of each of `ns` in turn, on `cur` (the checks of one group commit)."""
+        """Spend each of `ns` people from `key`'s budget in turn, on `cur`, a driver cursor
+        inside the write transaction that logs the checks (`store.driver`): `(None, used)` or
+        `(wait, used)` each, `wait` the seconds until it would fit; a refused spend takes
+        nothing. `n` above `limit` is the caller's to refuse."""
         return budget.spend_many(self.db, cur, key, ns, limit, self.window, self.clock())

@@ -41,12 +41,7 @@ def spend(store, key: str, n: int, limit: int, window: int, now: float) -> tuple
     """
     db = Driver(store.engine)
     with db.writing() as cur:
-        return spend_in(db, cur, key, n, limit, window, now)
-
-
-def spend_in(db: Driver, cur, key: str, n: int, limit: int, window: int, now: float):
-    """`spend` on `cur`, inside the caller's write transaction."""
-    return spend_many(db, cur, key, [n], limit, window, now)[0]
+        return spend_many(db, cur, key, [n], limit, window, now)[0]
 
 
 def spend_many(db: Driver, cur, key: str, ns: list[int], limit: int, window: int, now: float):
