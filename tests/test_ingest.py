@@ -458,3 +458,19 @@ def test_a_bulk_ingest_leaves_every_connection_checkpointing_again(loaded, rb, t
     with loaded.engine.connect() as conn:  # nothing left behind in the WAL but what it holds
         busy, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
     assert busy == 0 and frames == copied
+
+
+def test_two_judgements_of_one_day_make_one_entry_in_the_store(loaded, rb, tmp_path):
+    """An entry is known by its subject, list and start: the demo's city once held a debtor
+    judged twice on one day, and writing the second entry broke the score run."""
+    from socialcredit.scoring import score_population
+
+    rows = [row(rb, f"j{k}", type="court.dishonest_debtor", case_no=f"c{k}") for k in (2, 1)]
+    ingest_file(loaded, write_csv(tmp_path / "j.csv", rows), as_of=DAY)
+    score_population(loaded, DAY)
+    with loaded.engine.connect() as conn:
+        got = conn.execute(text("SELECT list_id, cause FROM entries WHERE list_id ="
+                                " 'dishonest-debtors'")).all()  # fmt: skip
+    assert [(lid, json.loads(cause)) for lid, cause in got] == [
+        ("dishonest-debtors", ["court:j1", "court:j2"])
+    ]

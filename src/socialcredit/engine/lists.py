@@ -50,16 +50,22 @@ def state_of(
 
 
 def record_spans(ld: ListDef, present: list[Present], rb: Rulebook):
-    """One span per matching record: (start, end, cause)."""
+    """One span per day on which matching records occurred: (start, end, cause). An entry
+    is known by its list and start day, so the records of one day (two judgements) make one
+    entry, caused by each, which lasts until the last of them ends."""
     matching = [p for p in present if p.rec.type == ld.when.record_type]
     clearers = [p for p in present if ld.cleared_by and p.rec.type == ld.cleared_by]
+    days: dict[date, list] = {}
     for p in matching:
         start = p.rec.occurred_at
         end = end_of(start, ld.term, rb.country) if ld.term else p.end
         for c in clearers:
             if p.rec.case_no and c.rec.case_no == p.rec.case_no and c.rec.occurred_at >= start:
                 end = c.rec.occurred_at if end is None else min(end, c.rec.occurred_at)
-        yield start, end, (p,)
+        days.setdefault(start, []).append((end, p))
+    for start, ends in days.items():
+        end = None if any(e is None for e, _ in ends) else max(e for e, _ in ends)
+        yield start, end, tuple(p for _, p in ends)
 
 
 def count_spans(ld: ListDef, present: list[Present], rb: Rulebook):

@@ -290,12 +290,18 @@ class Plan:
             clear = f"""(SELECT min(c.occ) FROM lv c WHERE c.type = {q(ld.cleared_by)}
                          AND c.subject_id = m.subject_id AND c.case_no = m.case_no
                          AND m.case_no IS NOT NULL AND c.occ >= m.occ)"""
-        return f"""SELECT m.subject_id, {q(ld.id)} AS list_id, m.occ AS start,
-                CASE WHEN {clear} IS NULL THEN {end}
-                     WHEN {end} IS NULL THEN {clear}
-                     ELSE least({end}, {clear}) END AS "end",
-                [m.source || ':' || m.record_id] AS cause, m.objected
-            FROM lv m WHERE m.type = {q(ld.when.record_type)} AND m.occ <= {self.D}"""
+        # One entry per day (an entry is known by its list and start): the records of one
+        # day make one, caused by each, until the last of them ends (lists.record_spans).
+        return f"""SELECT subject_id, {q(ld.id)} AS list_id, start,
+                CASE WHEN count("end") < count(*) THEN NULL ELSE max("end") END AS "end",
+                list(source || ':' || record_id ORDER BY source, record_id) AS cause,
+                bool_or(objected) AS objected
+            FROM (SELECT m.subject_id, m.occ AS start, m.source, m.record_id, m.objected,
+                    CASE WHEN {clear} IS NULL THEN {end}
+                         WHEN {end} IS NULL THEN {clear}
+                         ELSE least({end}, {clear}) END AS "end"
+                FROM lv m WHERE m.type = {q(ld.when.record_type)} AND m.occ <= {self.D}) r
+            GROUP BY subject_id, start"""
 
     def count_list(self, ld: ListDef) -> str:
         n, within = ld.when.count or 1, ld.when.within
